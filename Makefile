@@ -1,0 +1,39 @@
+# The README's two commands: `make demo` and `make test`.
+VENV ?= .venv
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.installed
+export AGENTOPS_DATA_DIR ?= $(CURDIR)/data
+
+.PHONY: install test lint fmt demo bench dagster dashboard clean
+
+$(STAMP): pyproject.toml
+	test -x $(PY) || python3 -m venv $(VENV)
+	$(PY) -m pip install -q --upgrade pip
+	$(PY) -m pip install -q -e '.[dev]'
+	touch $(STAMP)
+
+install: $(STAMP)
+
+test: $(STAMP)
+	$(PY) -m pytest -q
+
+lint: $(STAMP)
+	$(VENV)/bin/ruff check . && $(VENV)/bin/ruff format --check .
+
+fmt: $(STAMP)
+	$(VENV)/bin/ruff check --fix . && $(VENV)/bin/ruff format .
+
+demo: $(STAMP)
+	$(PY) -m ingestion.demo
+
+bench: $(STAMP)
+	$(PY) -m tests.bench
+
+dagster: $(STAMP)
+	DAGSTER_HOME=$(AGENTOPS_DATA_DIR)/dagster $(VENV)/bin/dagster dev -m orchestration.definitions
+
+dashboard: $(STAMP)
+	$(VENV)/bin/agentops-wh dashboard
+
+clean:
+	rm -rf $(VENV) dbt_project/target dbt_project/logs

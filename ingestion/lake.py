@@ -1,0 +1,344 @@
+"""The Parquet lake: its schema, and atomic, crash-safe writes into it.
+
+Layout under `$AGENTOPS_DATA_DIR/lake/`:
+
+    events/event_date=YYYY-MM-DD/<load_id>-<seq>.parquet   zstd, one file per batch and date
+    _loads/<load_id>.json                                  commit record of a finished load
+    _manifest.jsonl                                        content hash of every loaded source
+
+A Parquet file counts only once its load has a commit record; files of a load that never
+committed (the loader was killed) are removed by `recover()` before the next load writes.
+Writers take an exclusive `flock` on `lake/.lock`, so the file loader and the HTTP flusher
+never interleave.
+
+Sections of the event stay Parquet structs with the contract's field names, so dbt reads
+`model_call.provider` by name; `attributes` is a JSON string (its values are open-ended).
+Only portable types are used (no UUID, no DuckDB-only types): Spark and others read it as is.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import os
+from collections.abc import Iterator
+from datetime import UTC, datetime
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+import orjson
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from ingestion.contract import ValidEvent
+
+MONEY = pa.decimal128(38, 18)
+TS = pa.timestamp("us", tz="UTC")
+S = pa.string()
+
+
+def _struct(**fields: pa.DataType) -> pa.StructType:
+    return pa.struct([pa.field(k, v) for k, v in fields.items()])
+
+
+EVENT_SCHEMA = pa.schema(
+    [
+        pa.field("event_id", S, nullable=False),
+        pa.field("event_version", S, nullable=False),
+        pa.field("event_type", S, nullable=False),
+        pa.field("occurred_at", TS, nullable=False),
+        pa.field("tenant", _struct(tenant_id=S, workspace_id=S, project_id=S)),
+        pa.field(
+            "run",
+            _struct(
+                run_id=S, agent_id=S, workflow_id=S, status=S, started_at=TS, ended_at=TS
+            ),
+        ),
+        pa.field("trace", _struct(trace_id=S, span_id=S, parent_span_id=S)),
+        pa.field("step", _struct(step_id=S, step_type=S, status=S, latency_ms=pa.float64())),
+        pa.field(
+            "model_call",
+            _struct(
+                model_call_id=S,
+                provider=S,
+                model=S,
+                step_id=S,
+                latency_ms=pa.float64(),
+                request_id=S,
+            ),
+        ),
+        pa.field(
+            "tool_call", _struct(tool_call_id=S, tool_name=S, step_id=S, latency_ms=pa.float64())
+        ),
+        pa.field(
+            "policy",
+            _struct(
+                policy_id=S,
+                decision=S,
+                rule=S,
+                reason=S,
+                actor=_struct(actor_type=S, actor_id=S),
+            ),
+        ),
+        pa.field(
+            "budget",
+            _struct(
+                budget_id=S,
+                scope=S,
+                scope_id=S,
+                period=S,
+                period_start=TS,
+                limit_usd=MONEY,
+                threshold_pct=pa.float64(),
+                spend_usd=MONEY,
+                enforcement=S,
+            ),
+        ),
+        pa.field(
+            "alert",
+            _struct(
+                alert_id=S,
+                alert_type=S,
+                threshold=pa.float64(),
+                current_value=pa.float64(),
+                destination=S,
+                sent_at=TS,
+            ),
+        ),
+        pa.field("error", _struct(code=S, message=S, type=S, retryable=pa.bool_())),
+        pa.field(
+            "resource_usage",
+            _struct(
+                input_tokens=pa.int64(),
+                output_tokens=pa.int64(),
+                cached_tokens=pa.int64(),
+                cache_write_tokens=pa.int64(),
+                reasoning_tokens=pa.int64(),
+                total_tokens=pa.int64(),
+            ),
+        ),
+        pa.field("cost", _struct(cost_usd=MONEY, currency=S, price_book_version=S)),
+        pa.field("attributes", S),
+        # Loader columns.
+        pa.field("event_hash", S, nullable=False),
+        pa.field("loaded_at", TS, nullable=False),
+        pa.field("load_id", S, nullable=False),
+        pa.field("source_file", S, nullable=False),
+        pa.field("source_line", pa.int64(), nullable=False),
+    ]
+)
+
+SECTION_FIELDS = [
+    f.name for f in EVENT_SCHEMA if pa.types.is_struct(f.type)
+]  # tenant, run, trace, ...
+_TS_IN_SECTION = {("run", "started_at"), ("run", "ended_at"), ("budget", "period_start")}
+_TS_IN_SECTION |= {("alert", "sent_at")}
+_MONEY_IN_SECTION = {("budget", "limit_usd"), ("budget", "spend_usd"), ("cost", "cost_usd")}
+_INT_IN_SECTION = {("resource_usage", k) for k in EVENT_SCHEMA.field("resource_usage").type.names}
+_FLOAT_IN_SECTION = {
+    ("step", "latency_ms"),
+    ("model_call", "latency_ms"),
+    ("tool_call", "latency_ms"),
+    ("budget", "threshold_pct"),
+    ("alert", "threshold"),
+    ("alert", "current_value"),
+}
+
+
+def _money(value: Any) -> Decimal:
+    # A JSON number arrives as int or float; its shortest repr is what the producer wrote.
+    return Decimal(repr(value)) if isinstance(value, float) else Decimal(value)
+
+
+def _normalise_section(name: str, section: dict[str, Any], stamps: dict) -> dict[str, Any]:
+    out = dict(section)
+    for key in section:
+        pair = (name, key)
+        if pair in _TS_IN_SECTION:
+            out[key] = stamps[pair]
+        elif pair in _MONEY_IN_SECTION:
+            out[key] = _money(section[key])
+        elif pair in _INT_IN_SECTION:
+            out[key] = int(section[key])
+        elif pair in _FLOAT_IN_SECTION:
+            out[key] = float(section[key])
+    return out
+
+
+_NEEDS_NORMALISING = {"run", "budget", "alert", "cost", "resource_usage"}
+_NEEDS_NORMALISING |= {"step", "model_call", "tool_call"}
+
+
+def event_hash(event: dict[str, Any]) -> str:
+    """Content hash of an event, independent of key order and whitespace."""
+    import hashlib
+
+    return hashlib.blake2b(orjson.dumps(event, option=orjson.OPT_SORT_KEYS), digest_size=16).hexdigest()
+
+
+def to_record_batch(
+    events: list[ValidEvent],
+    loaded_at_us: int,
+    load_id: str,
+    sources: list[tuple[str, int]],
+) -> pa.RecordBatch:
+    """Arrow batch in the lake schema for validated events; `sources` is (file, line) each."""
+    cols: dict[str, list[Any]] = {f.name: [] for f in EVENT_SCHEMA}
+    for ve, (src, line) in zip(events, sources, strict=True):
+        ev, stamps = ve.event, ve.timestamps_us
+        cols["event_id"].append(ev["event_id"])
+        cols["event_version"].append(ev["event_version"])
+        cols["event_type"].append(ev["event_type"])
+        cols["occurred_at"].append(stamps[("occurred_at",)])
+        for name in SECTION_FIELDS:
+            section = ev.get(name)
+            if section is not None and name in _NEEDS_NORMALISING:
+                section = _normalise_section(name, section, stamps)
+            cols[name].append(section)
+        attrs = ev.get("attributes")
+        cols["attributes"].append(orjson.dumps(attrs).decode() if attrs is not None else None)
+        cols["event_hash"].append(event_hash(ev))
+        cols["loaded_at"].append(loaded_at_us)
+        cols["load_id"].append(load_id)
+        cols["source_file"].append(src)
+        cols["source_line"].append(line)
+    arrays = [pa.array(cols[f.name], type=f.type) for f in EVENT_SCHEMA]
+    return pa.RecordBatch.from_arrays(arrays, schema=EVENT_SCHEMA)
+
+
+def event_date_of_us(us: int) -> str:
+    return datetime.fromtimestamp(us / 1_000_000, tz=UTC).strftime("%Y-%m-%d")
+
+
+class Lake:
+    """The lake under a data directory: paths, locking, atomic files, commits and recovery."""
+
+    def __init__(self, data_dir: Path | str):
+        self.data_dir = Path(data_dir)
+        self.root = self.data_dir / "lake"
+        self.events_dir = self.root / "events"
+        self.loads_dir = self.root / "_loads"
+        self.manifest_path = self.root / "_manifest.jsonl"
+        self.quarantine_dir = self.data_dir / "quarantine"
+
+    def ensure(self) -> None:
+        for d in (self.events_dir, self.loads_dir, self.quarantine_dir):
+            d.mkdir(parents=True, exist_ok=True)
+
+    @contextlib.contextmanager
+    def locked(self) -> Iterator[None]:
+        """Exclusive writer lock; recovers what a killed writer left before yielding."""
+        self.ensure()
+        with open(self.root / ".lock", "a+") as fh:
+            fcntl.flock(fh, fcntl.LOCK_EX)
+            try:
+                self.recover()
+                yield
+            finally:
+                fcntl.flock(fh, fcntl.LOCK_UN)
+
+    def committed_load_ids(self) -> set[str]:
+        return {p.stem for p in self.loads_dir.glob("*.json")}
+
+    def recover(self) -> list[Path]:
+        """Delete files of loads that never committed and stray temporaries. Returns them."""
+        committed = self.committed_load_ids()
+        removed: list[Path] = []
+        self._truncate_torn_manifest()
+        for d in (self.events_dir, self.quarantine_dir):
+            for p in d.rglob("*"):
+                if not p.is_file():
+                    continue
+                if p.name.startswith(".tmp-"):
+                    p.unlink()
+                    removed.append(p)
+                    continue
+                load_id = p.name.split("-", 1)[0] if p.suffix in (".parquet", ".jsonl") else None
+                if load_id and load_id.startswith("L") and load_id not in committed:
+                    p.unlink()
+                    removed.append(p)
+        return removed
+
+    def _truncate_torn_manifest(self) -> None:
+        # A crash mid-append leaves a final line without its newline; later appends must not
+        # glue onto it. Its load never committed, so dropping it loses nothing.
+        if not self.manifest_path.exists():
+            return
+        with open(self.manifest_path, "rb+") as fh:
+            data = fh.read()
+            if data and not data.endswith(b"\n"):
+                fh.truncate(data.rfind(b"\n") + 1)
+                os.fsync(fh.fileno())
+
+    def write_parquet(self, table: pa.Table | pa.RecordBatch, rel: str) -> Path:
+        """Write zstd Parquet under events/ atomically: temp name, fsync, rename, fsync dir."""
+        dest = self.events_dir / rel
+        dest.parent.mkdir(parents=True, exist_ok=True)
+        tmp = dest.parent / f".tmp-{dest.name}"
+        if isinstance(table, pa.RecordBatch):
+            table = pa.Table.from_batches([table])
+        pq.write_table(table, tmp, compression="zstd", use_dictionary=True)
+        _fsync_file(tmp)
+        os.replace(tmp, dest)
+        _fsync_dir(dest.parent)
+        return dest
+
+    def write_atomic(self, dest: Path, data: bytes) -> None:
+        dest.parent.mkdir(parents=True, exist_ok=True)
+        tmp = dest.parent / f".tmp-{dest.name}"
+        with open(tmp, "wb") as fh:
+            fh.write(data)
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(tmp, dest)
+        _fsync_dir(dest.parent)
+
+    def commit(self, load_id: str, record: dict[str, Any], manifest_entries: list[dict]) -> None:
+        """Make a load visible: manifest lines first, then the commit record that validates them.
+
+        Manifest lines of a load without a commit record are ignored, so a crash between the
+        two steps loses nothing and double-counts nothing.
+        """
+        if manifest_entries:
+            with open(self.manifest_path, "ab") as fh:
+                for entry in manifest_entries:
+                    fh.write(orjson.dumps(entry) + b"\n")
+                fh.flush()
+                os.fsync(fh.fileno())
+        self.write_atomic(self.loads_dir / f"{load_id}.json", orjson.dumps(record))
+
+    def manifest(self) -> dict[str, dict]:
+        """Content hash -> manifest entry of every source loaded by a committed load."""
+        out: dict[str, dict] = {}
+        if not self.manifest_path.exists():
+            return out
+        committed = self.committed_load_ids()
+        with open(self.manifest_path, "rb") as fh:
+            for line in fh:
+                entry = orjson.loads(line)
+                if entry["load_id"] in committed:
+                    out.setdefault(entry["sha256"], entry)
+        return out
+
+    def parquet_glob(self) -> str:
+        return str(self.events_dir / "**" / "*.parquet")
+
+    def has_events(self) -> bool:
+        return any(self.events_dir.rglob("*.parquet"))
+
+
+def _fsync_file(path: Path) -> None:
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def _fsync_dir(path: Path) -> None:
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
