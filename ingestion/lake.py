@@ -20,15 +20,17 @@ from __future__ import annotations
 
 import contextlib
 import fcntl
+import hashlib
+import io
 import os
 from collections.abc import Iterator
 from datetime import UTC, datetime
-from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
 import orjson
 import pyarrow as pa
+import pyarrow.json as pajson
 import pyarrow.parquet as pq
 
 from ingestion.contract import ValidEvent
@@ -51,9 +53,7 @@ EVENT_SCHEMA = pa.schema(
         pa.field("tenant", _struct(tenant_id=S, workspace_id=S, project_id=S)),
         pa.field(
             "run",
-            _struct(
-                run_id=S, agent_id=S, workflow_id=S, status=S, started_at=TS, ended_at=TS
-            ),
+            _struct(run_id=S, agent_id=S, workflow_id=S, status=S, started_at=TS, ended_at=TS),
         ),
         pa.field("trace", _struct(trace_id=S, span_id=S, parent_span_id=S)),
         pa.field("step", _struct(step_id=S, step_type=S, status=S, latency_ms=pa.float64())),
@@ -129,52 +129,39 @@ EVENT_SCHEMA = pa.schema(
     ]
 )
 
-SECTION_FIELDS = [
-    f.name for f in EVENT_SCHEMA if pa.types.is_struct(f.type)
-]  # tenant, run, trace, ...
-_TS_IN_SECTION = {("run", "started_at"), ("run", "ended_at"), ("budget", "period_start")}
-_TS_IN_SECTION |= {("alert", "sent_at")}
-_MONEY_IN_SECTION = {("budget", "limit_usd"), ("budget", "spend_usd"), ("cost", "cost_usd")}
-_INT_IN_SECTION = {("resource_usage", k) for k in EVENT_SCHEMA.field("resource_usage").type.names}
-_FLOAT_IN_SECTION = {
-    ("step", "latency_ms"),
-    ("model_call", "latency_ms"),
-    ("tool_call", "latency_ms"),
-    ("budget", "threshold_pct"),
-    ("alert", "threshold"),
-    ("alert", "current_value"),
-}
+SECTION_FIELDS = [f.name for f in EVENT_SCHEMA if pa.types.is_struct(f.type)]
+LOADER_FIELDS = ["event_hash", "loaded_at", "load_id", "source_file", "source_line"]
+# Timestamps inside sections; the loader already parsed them (any RFC 3339 offset) to UTC us.
+_SECTION_TS = {"run": ("started_at", "ended_at"), "budget": ("period_start",)}
+_SECTION_TS["alert"] = ("sent_at",)
 
 
-def _money(value: Any) -> Decimal:
-    # A JSON number arrives as int or float; its shortest repr is what the producer wrote.
-    return Decimal(repr(value)) if isinstance(value, float) else Decimal(value)
+def _read_type(t: pa.DataType) -> pa.DataType:
+    """The type Arrow's JSON reader parses a field as: timestamps stay text (we set them)."""
+    if pa.types.is_timestamp(t):
+        return S
+    if pa.types.is_struct(t):
+        return pa.struct([pa.field(f.name, _read_type(f.type)) for f in t])
+    return t
 
 
-def _normalise_section(name: str, section: dict[str, Any], stamps: dict) -> dict[str, Any]:
-    out = dict(section)
-    for key in section:
-        pair = (name, key)
-        if pair in _TS_IN_SECTION:
-            out[key] = stamps[pair]
-        elif pair in _MONEY_IN_SECTION:
-            out[key] = _money(section[key])
-        elif pair in _INT_IN_SECTION:
-            out[key] = int(section[key])
-        elif pair in _FLOAT_IN_SECTION:
-            out[key] = float(section[key])
-    return out
-
-
-_NEEDS_NORMALISING = {"run", "budget", "alert", "cost", "resource_usage"}
-_NEEDS_NORMALISING |= {"step", "model_call", "tool_call"}
+_READ_SCHEMA = pa.schema(
+    [
+        pa.field(f.name, _read_type(f.type))
+        for f in EVENT_SCHEMA
+        if f.name not in LOADER_FIELDS and f.name not in ("attributes", "occurred_at")
+    ]
+)
 
 
 def event_hash(event: dict[str, Any]) -> str:
     """Content hash of an event, independent of key order and whitespace."""
-    import hashlib
+    dumped = orjson.dumps(event, option=orjson.OPT_SORT_KEYS)
+    return hashlib.blake2b(dumped, digest_size=16).hexdigest()
 
-    return hashlib.blake2b(orjson.dumps(event, option=orjson.OPT_SORT_KEYS), digest_size=16).hexdigest()
+
+def _ts_array(values: list[int | None]) -> pa.Array:
+    return pa.array(values, type=TS)
 
 
 def to_record_batch(
@@ -183,27 +170,50 @@ def to_record_batch(
     load_id: str,
     sources: list[tuple[str, int]],
 ) -> pa.RecordBatch:
-    """Arrow batch in the lake schema for validated events; `sources` is (file, line) each."""
-    cols: dict[str, list[Any]] = {f.name: [] for f in EVENT_SCHEMA}
-    for ve, (src, line) in zip(events, sources, strict=True):
-        ev, stamps = ve.event, ve.timestamps_us
-        cols["event_id"].append(ev["event_id"])
-        cols["event_version"].append(ev["event_version"])
-        cols["event_type"].append(ev["event_type"])
-        cols["occurred_at"].append(stamps[("occurred_at",)])
-        for name in SECTION_FIELDS:
-            section = ev.get(name)
-            if section is not None and name in _NEEDS_NORMALISING:
-                section = _normalise_section(name, section, stamps)
-            cols[name].append(section)
-        attrs = ev.get("attributes")
-        cols["attributes"].append(orjson.dumps(attrs).decode() if attrs is not None else None)
-        cols["event_hash"].append(event_hash(ev))
-        cols["loaded_at"].append(loaded_at_us)
-        cols["load_id"].append(load_id)
-        cols["source_file"].append(src)
-        cols["source_line"].append(line)
-    arrays = [pa.array(cols[f.name], type=f.type) for f in EVENT_SCHEMA]
+    """Arrow batch in the lake schema for validated events; `sources` is (file, line) each.
+
+    Arrow's C++ JSON reader parses the (already validated) lines against the lake schema,
+    which is several times faster than building nested Arrow arrays from Python dicts. It
+    parses JSON numbers straight into DECIMAL, so money keeps the digits the producer sent.
+    """
+    body = b"\n".join(ve.raw or orjson.dumps(ve.event) for ve in events)
+    table = pajson.read_json(
+        io.BytesIO(body),
+        read_options=pajson.ReadOptions(block_size=max(1 << 20, len(body) + 1)),
+        parse_options=pajson.ParseOptions(
+            explicit_schema=_READ_SCHEMA, unexpected_field_behavior="ignore"
+        ),
+    )
+    if table.num_rows != len(events):  # one JSON object per line is guaranteed by validation
+        raise RuntimeError(f"Arrow read {table.num_rows} rows for {len(events)} events")
+    cols: dict[str, pa.Array] = {
+        name: table.column(name).combine_chunks() for name in table.column_names
+    }
+    cols["occurred_at"] = _ts_array([ve.timestamps_us[("occurred_at",)] for ve in events])
+    for section, fields in _SECTION_TS.items():
+        arr = cols[section]
+        children = {f.name: arr.field(f.name) for f in arr.type}
+        for name in fields:
+            key = (section, name)
+            children[name] = _ts_array([ve.timestamps_us.get(key) for ve in events])
+        target = EVENT_SCHEMA.field(section).type
+        cols[section] = pa.StructArray.from_arrays(
+            [children[f.name] for f in target], fields=list(target), mask=arr.is_null()
+        )
+    cols["attributes"] = pa.array(
+        [
+            orjson.dumps(a).decode() if (a := ve.event.get("attributes")) is not None else None
+            for ve in events
+        ],
+        type=S,
+    )
+    n = len(events)
+    cols["event_hash"] = pa.array([event_hash(ve.event) for ve in events], type=S)
+    cols["loaded_at"] = pa.array([loaded_at_us] * n, type=TS)
+    cols["load_id"] = pa.array([load_id] * n, type=S)
+    cols["source_file"] = pa.array([src for src, _ in sources], type=S)
+    cols["source_line"] = pa.array([line for _, line in sources], type=pa.int64())
+    arrays = [cols[f.name].cast(f.type) for f in EVENT_SCHEMA]
     return pa.RecordBatch.from_arrays(arrays, schema=EVENT_SCHEMA)
 
 
@@ -254,7 +264,11 @@ class Lake:
                     p.unlink()
                     removed.append(p)
                     continue
-                load_id = p.name.split("-", 1)[0] if p.suffix in (".parquet", ".jsonl") else None
+                load_id = (
+                    p.name.split("-", 1)[0].split(".", 1)[0]
+                    if p.suffix in (".parquet", ".jsonl")
+                    else None
+                )
                 if load_id and load_id.startswith("L") and load_id not in committed:
                     p.unlink()
                     removed.append(p)

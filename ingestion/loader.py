@@ -1,0 +1,601 @@
+"""The file loader: JSONL (and .jsonl.gz) in, validated Parquet lake and quarantine out.
+
+`load_paths` streams each file in batches (memory stays bounded whatever the file size),
+validates every line with the shared contract, writes valid events as zstd Parquet
+partitioned by event date and every other line to the quarantine, with its reasons. A load
+is all or nothing: its files become visible only when its commit record is written, so a
+killed or failed load leaves nothing partial behind (the next writer removes its files).
+
+A manifest keyed by content hash makes re-loading a file, or a renamed copy, a no-op; a file
+that grew since its last load resumes where that load stopped.
+"""
+
+from __future__ import annotations
+
+import argparse
+import base64
+import errno
+import gc
+import gzip
+import hashlib
+import multiprocessing
+import os
+import secrets
+import sys
+import time
+import zlib
+from collections import Counter, deque
+from collections.abc import Iterator
+from concurrent.futures import Future, ProcessPoolExecutor
+from dataclasses import asdict, dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any, BinaryIO
+
+import duckdb
+import orjson
+
+from ingestion.contract import Rejection, ValidationConfig, ValidEvent, check_line, to_us
+from ingestion.lake import Lake, to_record_batch
+from ingestion.redaction import DEFAULT_REDACTOR, Redactor
+from ingestion.settings import data_dir as default_data_dir
+
+CHUNK_BYTES = 8 << 20  # about 13k events of 600 bytes per chunk
+DEFAULT_GRACE_SECONDS = 60.0
+_DAY_US = 86_400_000_000
+
+
+class LoadError(Exception):
+    """A load that could not complete (missing path, unreadable file, full disk)."""
+
+
+@dataclass
+class LoadSummary:
+    """What a load did. `accepted` counts lines written to the lake, duplicates included."""
+
+    load_id: str
+    files_seen: int = 0
+    files_loaded: int = 0
+    files_skipped: int = 0
+    accepted: int = 0
+    quarantined: int = 0
+    duplicates: int = 0
+    conflicting_duplicates: int = 0
+    blank_lines: int = 0
+    incomplete_lines: int = 0
+    by_reason: dict[str, int] = field(default_factory=dict)
+    lake_files: int = 0
+    quarantine_file: str | None = None
+    seconds: float = 0.0
+
+    def as_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+@dataclass
+class _Source:
+    path: Path
+    display: str
+    sha256: str
+    size: int
+    start: int  # byte offset to resume from
+    gz: bool
+
+
+def new_load_id(now: datetime | None = None) -> str:
+    now = now or datetime.now(UTC)
+    return f"L{now:%Y%m%dT%H%M%S%f}_{secrets.token_hex(3)}"
+
+
+def expand_paths(paths: list[Path]) -> list[Path]:
+    """Files as given; folders recursively for *.jsonl and *.jsonl.gz, in name order."""
+    out: list[Path] = []
+    for p in paths:
+        p = Path(p)
+        if p.is_dir():
+            found = [
+                f for f in p.rglob("*") if f.is_file() and f.name.endswith((".jsonl", ".jsonl.gz"))
+            ]
+            out.extend(sorted(found))
+        elif p.is_file():
+            out.append(p)
+        else:
+            raise LoadError(
+                f"{p}: no such file or folder; pass JSONL files or folders holding them"
+            )
+    return out
+
+
+def _hash_file(path: Path, limit: int | None = None) -> str:
+    h = hashlib.sha256()
+    remaining = limit
+    with open(path, "rb") as fh:
+        while True:
+            n = 1 << 20 if remaining is None else min(1 << 20, remaining)
+            if n == 0:
+                break
+            chunk = fh.read(n)
+            if not chunk:
+                break
+            h.update(chunk)
+            if remaining is not None:
+                remaining -= len(chunk)
+    return h.hexdigest()
+
+
+class _Quarantine:
+    """Appends rejected lines to a temporary file that becomes visible at commit."""
+
+    def __init__(self, lake: Lake, load_id: str, redactor: Redactor):
+        self.final = lake.quarantine_dir / f"{load_id}.jsonl"
+        self.tmp = lake.quarantine_dir / f".tmp-{load_id}.jsonl"
+        self.redactor = redactor
+        self.fh: BinaryIO | None = None
+        self.count = 0
+
+    def add(self, source: str, line_no: int, raw: bytes, rej: Rejection, at: str) -> None:
+        if self.fh is None:
+            self.fh = open(self.tmp, "wb")  # noqa: SIM115 - closed in close()
+        rec: dict[str, Any] = {
+            "source": source,
+            "line_no": line_no,
+            "reason_code": rej.reason_code,
+            "errors": [e.as_dict() for e in rej.errors],
+            "event_id": rej.event_id,
+            "quarantined_at": at,
+        }
+        try:
+            rec["raw"] = raw.decode("utf-8")
+        except UnicodeDecodeError:
+            rec["raw_b64"] = base64.b64encode(self.redactor.redact_bytes(raw)).decode()
+        line = self.redactor.redact_text(orjson.dumps(rec).decode())
+        self.fh.write(line.encode() + b"\n")
+        self.count += 1
+
+    def close(self) -> str | None:
+        if self.fh is None:
+            return None
+        self.fh.flush()
+        os.fsync(self.fh.fileno())
+        self.fh.close()
+        os.replace(self.tmp, self.final)
+        return str(self.final)
+
+
+def _resolve_sources(
+    files: list[Path], manifest: dict[str, dict], summary: LoadSummary
+) -> list[_Source]:
+    by_path: dict[str, dict] = {}
+    for entry in manifest.values():
+        prev = by_path.get(entry["path"])
+        if prev is None or entry["bytes_loaded"] > prev["bytes_loaded"]:
+            by_path[entry["path"]] = entry
+    out: list[_Source] = []
+    seen_hashes: set[str] = set()
+    for f in files:
+        summary.files_seen += 1
+        try:
+            size = f.stat().st_size
+            digest = _hash_file(f)
+        except OSError as exc:
+            raise LoadError(f"{f}: cannot read ({exc.strerror}); check permissions") from exc
+        if digest in manifest or digest in seen_hashes:
+            summary.files_skipped += 1
+            continue
+        seen_hashes.add(digest)
+        start = 0
+        prev = by_path.get(str(f.resolve()))
+        gz = f.name.endswith(".gz")
+        resumable = prev and not gz and 0 < prev["bytes_loaded"] <= size
+        if resumable and _hash_file(f, prev["bytes_loaded"]) == prev["prefix_sha256"]:
+            start = prev["bytes_loaded"]
+        out.append(_Source(f, str(f), digest, size, start, gz))
+    return out
+
+
+def load_paths(
+    paths: list[Path] | list[str],
+    data_dir: Path | None = None,
+    *,
+    final: bool = False,
+    grace_seconds: float = DEFAULT_GRACE_SECONDS,
+    config: ValidationConfig | None = None,
+    redactor: Redactor | None = None,
+    now: datetime | None = None,
+    workers: int | None = None,
+    chunk_bytes: int = CHUNK_BYTES,
+) -> LoadSummary:
+    """Load JSONL files and folders into the lake; see the module docstring for guarantees.
+
+    `workers` > 1 validates chunks on a process pool (default: one per core, for inputs large
+    enough to pay for starting it).
+    """
+    started = time.perf_counter()
+    lake = Lake(data_dir or default_data_dir())
+    files = expand_paths([Path(p) for p in paths])
+    if workers is None:
+        total = sum(f.stat().st_size for f in files)
+        workers = (os.cpu_count() or 1) if total >= 4 * chunk_bytes else 1
+    with lake.locked():
+        load_now = now or datetime.now(UTC)
+        load_id = new_load_id(load_now)
+        summary = LoadSummary(load_id)
+        sources = _resolve_sources(files, lake.manifest(), summary)
+        ctx = _LoadContext(
+            lake=lake,
+            load_id=load_id,
+            now=load_now,
+            loaded_at_us=to_us(load_now),
+            config=config or ValidationConfig(),
+            redactor=redactor or DEFAULT_REDACTOR,
+            final=final,
+            grace_seconds=grace_seconds,
+            chunk_bytes=chunk_bytes,
+            summary=summary,
+            quarantine=_Quarantine(lake, load_id, redactor or DEFAULT_REDACTOR),
+            pipeline=_Pipeline(workers),
+            at=load_now.isoformat().replace("+00:00", "Z"),
+        )
+        manifest_entries: list[dict] = []
+        try:
+            for src in sources:
+                end = _load_one(src, ctx)
+                if end > src.start:
+                    summary.files_loaded += 1
+                    prefix = (
+                        src.sha256 if (end == src.size or src.gz) else _hash_file(src.path, end)
+                    )
+                    manifest_entries.append(
+                        {
+                            "load_id": load_id,
+                            "path": str(src.path.resolve()),
+                            "sha256": prefix,
+                            "prefix_sha256": prefix,
+                            "bytes_loaded": end,
+                            "size": src.size,
+                        }
+                    )
+            ctx.pipeline.close()
+            summary.quarantined = ctx.quarantine.count
+            summary.by_reason = dict(sorted(ctx.reasons.items()))
+            summary.lake_files = len(ctx.files)
+            if ctx.files:
+                _count_duplicates(lake, ctx.files, summary)
+            summary.quarantine_file = ctx.quarantine.close()
+            summary.seconds = round(time.perf_counter() - started, 3)
+            lake.commit(load_id, summary.as_dict(), manifest_entries)
+        except OSError as exc:
+            _abort(ctx)
+            if exc.errno in (errno.ENOSPC, errno.EDQUOT):
+                raise LoadError(
+                    f"disk full while writing under {lake.data_dir}; free space and run the load "
+                    "again (nothing of this load was kept)"
+                ) from exc
+            raise LoadError(f"load failed: {exc}; nothing of this load was kept") from exc
+        except BaseException:
+            _abort(ctx)
+            raise
+    return summary
+
+
+def _abort(ctx: _LoadContext) -> None:
+    ctx.pipeline.close()
+    if ctx.quarantine.fh is not None:
+        ctx.quarantine.fh.close()
+    ctx.lake.recover()
+
+
+@dataclass
+class _ChunkResult:
+    accepted: int = 0
+    blank: int = 0
+    rejected: list[tuple[int, bytes, Rejection]] = field(default_factory=list)
+    files: list[str] = field(default_factory=list)
+    dates: set[str] = field(default_factory=set)
+
+
+@dataclass(frozen=True)
+class _ChunkJob:
+    """Everything a worker needs to validate and write one chunk of lines on its own."""
+
+    data_dir: str
+    load_id: str
+    seq: int
+    source: str
+    first_line_no: int
+    blob: bytes
+    now: datetime
+    loaded_at_us: int
+    config: ValidationConfig
+    redactor: Redactor
+
+
+def _process_chunk(job: _ChunkJob) -> _ChunkResult:
+    """Validate one chunk of complete lines and write its valid events, one file per date."""
+    was_enabled = gc.isenabled()
+    gc.disable()  # the chunk allocates many short-lived dicts and no cycles; GC only slows it
+    try:
+        return _process_chunk_inner(job)
+    finally:
+        if was_enabled:
+            gc.enable()
+
+
+def _process_chunk_inner(job: _ChunkJob) -> _ChunkResult:
+    res = _ChunkResult()
+    by_day: dict[int, tuple[list[ValidEvent], list[tuple[str, int]]]] = {}
+    redactor, config, now, source = job.redactor, job.config, job.now, job.source
+    lines = job.blob.split(b"\n")
+    if lines and lines[-1] == b"":
+        lines.pop()
+    for i, raw in enumerate(lines):
+        line_no = job.first_line_no + i
+        if raw.endswith(b"\r"):
+            raw = raw[:-1]
+        if not raw.strip():
+            res.blank += 1
+            continue
+        result = check_line(raw, now, config)
+        if type(result) is Rejection:
+            res.rejected.append((line_no, raw, result))
+            continue
+        if redactor.may_contain(raw):
+            result.replace_event(redactor.redact_event(result.event))
+        day = result.timestamps_us[("occurred_at",)] // _DAY_US
+        bucket = by_day.get(day)
+        if bucket is None:
+            bucket = by_day[day] = ([], [])
+        bucket[0].append(result)
+        bucket[1].append((source, line_no))
+    lake = Lake(job.data_dir)
+    for day, (events, where) in sorted(by_day.items()):
+        date = datetime.fromtimestamp(day * 86_400, tz=UTC).strftime("%Y-%m-%d")
+        batch = to_record_batch(events, job.loaded_at_us, job.load_id, where)
+        rel = f"event_date={date}/{job.load_id}-{job.seq:06d}.parquet"
+        res.files.append(str(lake.write_parquet(batch, rel)))
+        res.dates.add(date)
+        res.accepted += len(events)
+    return res
+
+
+def _iter_chunks(fh: BinaryIO, chunk_bytes: int) -> Iterator[tuple[bytes, bool]]:
+    """Blocks of whole lines; the last one may end without a newline (flag False)."""
+    pending = b""
+    while True:
+        block = fh.read(chunk_bytes)
+        if not block:
+            break
+        block = pending + block if pending else block
+        cut = block.rfind(b"\n")
+        if cut < 0:
+            pending = block
+            continue
+        pending = block[cut + 1 :]
+        yield block[: cut + 1], True
+    if pending:
+        yield pending, False
+
+
+class _Pipeline:
+    """Runs chunk jobs inline or on a process pool, keeping results in submission order."""
+
+    def __init__(self, workers: int):
+        self.workers = workers
+        self.pool: ProcessPoolExecutor | None = None
+        self.pending: deque[Future[_ChunkResult]] = deque()
+
+    def submit(self, job: _ChunkJob, on_result: Any) -> None:
+        if self.workers <= 1:
+            on_result(_process_chunk(job))
+            return
+        if self.pool is None:
+            ctx = multiprocessing.get_context("forkserver")
+            ctx.set_forkserver_preload(["ingestion.loader"])
+            self.pool = ProcessPoolExecutor(max_workers=self.workers, mp_context=ctx)
+        self.pending.append(self.pool.submit(_process_chunk, job))
+        while len(self.pending) > self.workers * 2:  # bounded memory: few chunks in flight
+            on_result(self.pending.popleft().result())
+
+    def drain(self, on_result: Any) -> None:
+        while self.pending:
+            on_result(self.pending.popleft().result())
+
+    def close(self) -> None:
+        if self.pool is not None:
+            self.pool.shutdown(wait=True, cancel_futures=True)
+            self.pool = None
+
+
+def _load_one(
+    src: _Source,
+    ctx: _LoadContext,
+) -> int:
+    """Load one source from its resume offset; returns the byte offset loaded up to."""
+    complete = ctx.final or src.gz or (time.time() - src.path.stat().st_mtime) >= ctx.grace_seconds
+    offset = src.start
+    line_no = 0
+    if src.start:  # resuming a file that grew: number lines as in the whole file
+        with open(src.path, "rb") as fh:
+            remaining = src.start
+            while remaining:
+                block = fh.read(min(remaining, 1 << 22))
+                line_no += block.count(b"\n")
+                remaining -= len(block)
+    ctx.source_for_rejects = src.display
+    try:
+        fh: BinaryIO = gzip.open(src.path, "rb") if src.gz else open(src.path, "rb")  # noqa: SIM115
+        with fh:
+            if src.start:
+                fh.seek(src.start)
+            for blob, whole in _iter_chunks(fh, ctx.chunk_bytes):
+                if not whole and not complete:
+                    ctx.summary.incomplete_lines += 1
+                    break
+                ctx.seq += 1
+                job = _ChunkJob(
+                    str(ctx.lake.data_dir),
+                    ctx.load_id,
+                    ctx.seq,
+                    src.display,
+                    line_no + 1,
+                    blob,
+                    ctx.now,
+                    ctx.loaded_at_us,
+                    ctx.config,
+                    ctx.redactor,
+                )
+                ctx.pipeline.submit(job, ctx.on_result)
+                offset += len(blob)
+                line_no += blob.count(b"\n") + (0 if whole else 1)
+            ctx.pipeline.drain(ctx.on_result)
+    except (EOFError, gzip.BadGzipFile, zlib.error) as exc:
+        raise LoadError(
+            f"{src.path}: unreadable ({exc}); fix or remove the file and load again"
+        ) from exc
+    except OSError as exc:
+        if exc.errno in (errno.ENOSPC, errno.EDQUOT):
+            raise
+        raise LoadError(
+            f"{src.path}: unreadable ({exc}); fix or remove the file and load again"
+        ) from exc
+    return src.size if src.gz else offset
+
+
+@dataclass
+class _LoadContext:
+    lake: Lake
+    load_id: str
+    now: datetime
+    loaded_at_us: int
+    config: ValidationConfig
+    redactor: Redactor
+    final: bool
+    grace_seconds: float
+    chunk_bytes: int
+    summary: LoadSummary
+    quarantine: _Quarantine
+    pipeline: _Pipeline
+    at: str
+    reasons: Counter[str] = field(default_factory=Counter)
+    files: list[str] = field(default_factory=list)
+    dates: set[str] = field(default_factory=set)
+    seq: int = 0
+    source_for_rejects: str = ""
+
+    def on_result(self, res: _ChunkResult) -> None:
+        self.summary.accepted += res.accepted
+        self.summary.blank_lines += res.blank
+        self.files.extend(res.files)
+        self.dates |= res.dates
+        for line_no, raw, rej in res.rejected:
+            self.quarantine.add(self.source_for_rejects, line_no, raw, rej, self.at)
+            self.reasons[rej.reason_code] += 1
+
+
+def _count_duplicates(lake: Lake, new_files: list[str], summary: LoadSummary) -> None:
+    """Count this load's events whose id was seen before (earlier loads or earlier lines).
+
+    Reads only the `event_id` and `event_hash` columns of the committed lake (the semi-join
+    keeps memory to the ids of this load); conflicting copies are those whose content hash
+    differs from the first copy's.
+    """
+    new_set = set(new_files)
+    old_files = [str(p) for p in lake.events_dir.rglob("*.parquet") if str(p) not in new_set]
+    con = duckdb.connect()
+    try:
+        cols = "event_id, event_hash, loaded_at, load_id, source_file, source_line"
+        new_rel = f"SELECT {cols}, 1 AS is_new FROM read_parquet({new_files!r})"
+        old_rel = (
+            f"SELECT {cols}, 0 AS is_new FROM read_parquet({old_files!r}) "
+            f"WHERE event_id IN (SELECT event_id FROM read_parquet({new_files!r}))"
+            if old_files
+            else f"SELECT * FROM ({new_rel}) WHERE false"
+        )
+        row = con.execute(
+            f"""
+            WITH all_copies AS ({new_rel} UNION ALL {old_rel}),
+            ranked AS (
+                SELECT is_new, event_hash, row_number() OVER w AS copy_no,
+                       first_value(event_hash) OVER w AS first_hash
+                FROM all_copies
+                WINDOW w AS (PARTITION BY event_id
+                             ORDER BY is_new, loaded_at, load_id, source_file, source_line)
+            )
+            SELECT count(*) FILTER (WHERE copy_no > 1),
+                   count(*) FILTER (WHERE copy_no > 1 AND event_hash <> first_hash)
+            FROM ranked WHERE is_new = 1
+            """
+        ).fetchone()
+    finally:
+        con.close()
+    summary.duplicates, summary.conflicting_duplicates = int(row[0]), int(row[1])
+
+
+def format_summary(s: LoadSummary) -> str:
+    parts = [
+        f"loaded {s.accepted:,} events from {s.files_loaded} file(s)",
+        f"{s.quarantined:,} quarantined",
+        f"{s.duplicates:,} duplicates ({s.conflicting_duplicates:,} conflicting)",
+        f"{s.blank_lines:,} blank lines",
+    ]
+    if s.files_skipped:
+        parts.append(f"{s.files_skipped} file(s) already loaded")
+    if s.incomplete_lines:
+        parts.append(f"{s.incomplete_lines} incomplete final line(s) held back (use --final)")
+    text = ", ".join(parts) + f" in {s.seconds:.2f}s"
+    if s.by_reason:
+        text += "\nquarantine reasons: " + ", ".join(f"{k}={v}" for k, v in s.by_reason.items())
+    if s.quarantine_file:
+        text += f"\nquarantined lines: {s.quarantine_file}"
+    return text
+
+
+def _cmd_load(args: argparse.Namespace) -> int:
+    config = ValidationConfig(
+        max_event_bytes=args.max_event_bytes,
+        max_future_skew=__import__("datetime").timedelta(seconds=args.max_future_skew),
+    )
+    try:
+        summary = load_paths(
+            args.paths,
+            final=args.final,
+            grace_seconds=args.grace_seconds,
+            config=config,
+            redactor=Redactor.from_env(),
+        )
+    except LoadError as exc:
+        print(f"agentops-wh load: error: {exc}", file=sys.stderr)
+        return 2
+    if args.json:
+        print(orjson.dumps(summary.as_dict()).decode())
+    else:
+        print(format_summary(summary))
+    return 0
+
+
+def register(sub: Any) -> None:
+    p = sub.add_parser(
+        "load",
+        help="validate JSONL files or folders into the Parquet lake",
+        description="Validate JSONL event files (or folders of *.jsonl / *.jsonl.gz) into the "
+        "Parquet lake under $AGENTOPS_DATA_DIR/lake; bad lines go to "
+        "$AGENTOPS_DATA_DIR/quarantine.",
+    )
+    p.add_argument("paths", nargs="+", type=Path, metavar="PATH")
+    p.add_argument("--json", action="store_true", help="print the summary as one JSON object")
+    p.add_argument(
+        "--final",
+        action="store_true",
+        help="the files are complete: judge a last line without newline instead of holding it back",
+    )
+    p.add_argument(
+        "--grace-seconds",
+        type=float,
+        default=DEFAULT_GRACE_SECONDS,
+        help="a file unchanged this long counts as complete (default: %(default)s)",
+    )
+    p.add_argument("--max-event-bytes", type=int, default=256 * 1024)
+    p.add_argument(
+        "--max-future-skew", type=float, default=300.0, help="seconds (default: %(default)s)"
+    )
+    p.set_defaults(func=_cmd_load)

@@ -1,0 +1,52 @@
+"""Shared test helpers: a valid event factory and an isolated data directory."""
+
+from __future__ import annotations
+
+import copy
+from pathlib import Path
+from typing import Any
+
+import orjson
+import pytest
+
+BASE_EVENT: dict[str, Any] = {
+    "event_version": "0",
+    "event_id": "evt-0001",
+    "event_type": "model_call.completed",
+    "occurred_at": "2026-11-20T10:00:00Z",
+    "tenant": {"tenant_id": "acme", "workspace_id": "acme-prod", "project_id": "support-bot"},
+    "run": {"run_id": "run-1", "agent_id": "agent-a", "workflow_id": "triage"},
+    "trace": {
+        "trace_id": "4bf92f3577b34da6a3ce929d0e0e4736",
+        "span_id": "00f067aa0ba902b7",
+        "parent_span_id": "a3ce929d0e0e4736",
+    },
+    "model_call": {"model_call_id": "mc-1", "provider": "openai", "model": "gpt-4o"},
+    "resource_usage": {"input_tokens": 1000, "output_tokens": 200, "cached_tokens": 100},
+}
+
+
+def make_event(**overrides: Any) -> dict[str, Any]:
+    """A valid model_call.completed event; keyword arguments replace top-level fields.
+
+    A value of `...` removes the field.
+    """
+    ev = copy.deepcopy(BASE_EVENT)
+    for k, v in overrides.items():
+        if v is ...:
+            ev.pop(k, None)
+        else:
+            ev[k] = v
+    return ev
+
+
+def jsonl(events: list[Any]) -> bytes:
+    return b"".join((e if isinstance(e, bytes) else orjson.dumps(e)) + b"\n" for e in events)
+
+
+@pytest.fixture
+def data_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    d = tmp_path / "data"
+    d.mkdir()
+    monkeypatch.setenv("AGENTOPS_DATA_DIR", str(d))
+    return d

@@ -1,0 +1,304 @@
+"""The file loader against real files, a real Parquet lake and DuckDB."""
+
+from __future__ import annotations
+
+import gzip
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import duckdb
+import orjson
+import pytest
+
+from ingestion.loader import LoadError, load_paths
+from tests.conftest import make_event
+
+PROJECT = Path(__file__).resolve().parents[2]
+
+
+def events(n: int, start: int = 0, day: int = 20) -> list[dict]:
+    return [
+        make_event(event_id=f"e{i}", occurred_at=f"2026-11-{day + i % 3:02d}T10:00:00Z")
+        for i in range(start, start + n)
+    ]
+
+
+def write(path: Path, lines: list) -> Path:
+    path.write_bytes(
+        b"".join((x if isinstance(x, bytes) else orjson.dumps(x)) + b"\n" for x in lines)
+    )
+    return path
+
+
+def lake_rows(data_dir: Path, sql: str = "SELECT count(*) FROM lake") -> list[tuple]:
+    glob = str(data_dir / "lake" / "events" / "**" / "*.parquet")
+    con = duckdb.connect()
+    con.execute(f"CREATE VIEW lake AS SELECT * FROM read_parquet('{glob}', hive_partitioning=true)")
+    return con.execute(sql).fetchall()
+
+
+def quarantine(data_dir: Path) -> list[dict]:
+    out = []
+    for p in sorted((data_dir / "quarantine").glob("*.jsonl")):
+        out += [orjson.loads(line) for line in p.read_bytes().splitlines()]
+    return out
+
+
+def test_load_valid_invalid_and_blank_lines(tmp_path: Path, data_dir: Path) -> None:
+    bad = make_event(event_id="bad-1", extra_field=1)
+    f = write(tmp_path / "batch.jsonl", [*events(5), b"", b"   ", bad, b"{not json"])
+    s = load_paths([f], data_dir)
+    assert (s.accepted, s.quarantined, s.blank_lines, s.duplicates) == (5, 2, 2, 0)
+    assert s.by_reason == {"invalid_json": 1, "unknown_field": 1}
+    assert lake_rows(data_dir) == [(5,)]
+    # partitioned by event date, hive style, with the loader's columns
+    rows = lake_rows(
+        data_dir,
+        "SELECT event_date::VARCHAR, count(*), min(source_line), any_value(load_id) = '"
+        + s.load_id
+        + "', bool_and(source_file = '"
+        + str(f)
+        + "') FROM lake GROUP BY 1 ORDER BY 1",
+    )
+    assert rows == [
+        ("2026-11-20", 2, 1, True, True),
+        ("2026-11-21", 2, 2, True, True),
+        ("2026-11-22", 1, 3, True, True),
+    ]
+    q = quarantine(data_dir)
+    assert [(r["line_no"], r["reason_code"]) for r in q] == [
+        (8, "unknown_field"),
+        (9, "invalid_json"),
+    ]
+    assert q[0]["errors"] == [
+        {
+            "path": "/extra_field",
+            "message": "unknown field 'extra_field'; put extensions under /attributes",
+        }
+    ]
+    assert q[0]["source"] == str(f) and q[0]["raw"] == orjson.dumps(bad).decode()
+    assert q[0]["quarantined_at"].endswith("Z") and q[0]["event_id"] == "bad-1"
+
+
+def test_lake_is_portable_parquet(tmp_path: Path, data_dir: Path) -> None:
+    import pyarrow.parquet as pq
+
+    load_paths([write(tmp_path / "a.jsonl", events(3))], data_dir)
+    files = list((data_dir / "lake" / "events").rglob("*.parquet"))
+    meta = pq.ParquetFile(files[0]).metadata
+    assert meta.row_group(0).column(0).compression == "ZSTD"
+    schema = pq.read_schema(files[0])
+    assert str(schema.field("occurred_at").type) == "timestamp[us, tz=UTC]"
+    assert "uuid" not in str(schema).lower()
+    assert str(schema.field("budget").type.field("limit_usd").type) == "decimal128(38, 18)"
+
+
+def test_invalid_utf8_is_kept_as_base64(tmp_path: Path, data_dir: Path) -> None:
+    raw = orjson.dumps(make_event(event_id="u1")).replace(b"acme-prod", b"acme-\xff\xfe")
+    s = load_paths([write(tmp_path / "a.jsonl", [raw])], data_dir)
+    assert s.quarantined == 1 and s.by_reason == {"invalid_utf8": 1}
+    import base64
+
+    (rec,) = quarantine(data_dir)
+    assert "raw" not in rec and base64.b64decode(rec["raw_b64"]) == raw
+
+
+def test_reload_and_renamed_copy_change_nothing(tmp_path: Path, data_dir: Path) -> None:
+    f = write(tmp_path / "a.jsonl", [*events(4), b"oops"])
+    first = load_paths([f], data_dir)
+    assert (first.accepted, first.quarantined) == (4, 1)
+    lake_before = sorted(p.name for p in (data_dir / "lake").rglob("*.parquet"))
+    again = load_paths([f], data_dir)
+    copy = tmp_path / "sub" / "renamed.jsonl"
+    copy.parent.mkdir()
+    copy.write_bytes(f.read_bytes())
+    renamed = load_paths([tmp_path / "sub"], data_dir)
+    for s in (again, renamed):
+        assert (s.accepted, s.quarantined, s.files_skipped, s.files_loaded) == (0, 0, 1, 0)
+    assert sorted(p.name for p in (data_dir / "lake").rglob("*.parquet")) == lake_before
+    assert len(quarantine(data_dir)) == 1
+
+
+def test_folder_recursion_and_gzip(tmp_path: Path, data_dir: Path) -> None:
+    d = tmp_path / "in"
+    (d / "deep").mkdir(parents=True)
+    write(d / "a.jsonl", events(2))
+    with gzip.open(d / "deep" / "b.jsonl.gz", "wb") as fh:
+        fh.write(b"".join(orjson.dumps(e) + b"\n" for e in events(3, start=10)))
+    (d / "notes.txt").write_text("ignored")
+    s = load_paths([d], data_dir)
+    assert (s.files_loaded, s.accepted) == (2, 5)
+
+
+def test_incomplete_final_line_is_held_back_then_loaded(tmp_path: Path, data_dir: Path) -> None:
+    f = tmp_path / "growing.jsonl"
+    body = b"".join(orjson.dumps(e) + b"\n" for e in events(3))
+    tail = orjson.dumps(make_event(event_id="tail"))
+    f.write_bytes(body + tail[:40])
+    s1 = load_paths([f], data_dir, grace_seconds=3600)
+    assert (s1.accepted, s1.incomplete_lines, s1.quarantined) == (3, 1, 0)
+    # the producer finishes the line and appends another: only the new lines load
+    f.write_bytes(body + tail + b"\n" + orjson.dumps(make_event(event_id="next")) + b"\n")
+    s2 = load_paths([f], data_dir, grace_seconds=3600)
+    assert (s2.accepted, s2.incomplete_lines, s2.duplicates) == (2, 0, 0)
+    assert lake_rows(data_dir, "SELECT event_id, source_line FROM lake ORDER BY source_line")[
+        -2:
+    ] == [
+        ("tail", 4),
+        ("next", 5),
+    ]
+
+
+def test_final_flag_judges_the_last_line(tmp_path: Path, data_dir: Path) -> None:
+    f = tmp_path / "a.jsonl"
+    f.write_bytes(orjson.dumps(make_event(event_id="a")) + b"\n" + b'{"truncated": ')
+    s = load_paths([f], data_dir, final=True)
+    assert (s.accepted, s.quarantined, s.incomplete_lines) == (1, 1, 0)
+    assert s.by_reason == {"invalid_json": 1}
+
+
+def test_grace_period_makes_a_quiet_file_complete(tmp_path: Path, data_dir: Path) -> None:
+    f = tmp_path / "a.jsonl"
+    f.write_bytes(orjson.dumps(make_event(event_id="a")))
+    old = time.time() - 120
+    os.utime(f, (old, old))
+    s = load_paths([f], data_dir, grace_seconds=60)
+    assert (s.accepted, s.incomplete_lines) == (1, 0)
+
+
+def test_duplicates_within_and_across_loads(tmp_path: Path, data_dir: Path) -> None:
+    e1, e2 = make_event(event_id="d1"), make_event(event_id="d2")
+    changed = make_event(event_id="d2", occurred_at="2026-11-21T00:00:00Z")
+    s1 = load_paths([write(tmp_path / "a.jsonl", [e1, e2, e1])], data_dir)
+    assert (s1.accepted, s1.duplicates, s1.conflicting_duplicates) == (3, 1, 0)
+    s2 = load_paths(
+        [write(tmp_path / "b.jsonl", [e1, changed, make_event(event_id="d3")])], data_dir
+    )
+    assert (s2.accepted, s2.duplicates, s2.conflicting_duplicates) == (3, 2, 1)
+    assert lake_rows(data_dir, "SELECT count(*), count(DISTINCT event_id) FROM lake") == [(6, 3)]
+
+
+def test_secrets_and_emails_never_reach_the_data_dir(tmp_path: Path, data_dir: Path) -> None:
+    secrets = [
+        "alice@example.com",
+        "sk-proj-abcdefghijklmnopqrstuvwx",
+        "Bearer eyJhbGciOiJIUzI1NiJ9.payload.sig",
+        "AKIAIOSFODNN7EXAMPLE",
+        "xoxb-1234567890-abcdefghij",
+    ]
+    good = make_event(
+        event_id="s1",
+        event_type="model_call.failed",
+        error={"code": "auth", "message": f"key {secrets[1]} rejected for {secrets[0]}"},
+        attributes={"user": secrets[0], "auth": secrets[2], "aws": secrets[3], "n": 1},
+    )
+    policy = make_event(
+        event_id="s2",
+        event_type="policy.decision",
+        model_call=...,
+        resource_usage=...,
+        policy={
+            "policy_id": "p",
+            "decision": "redact",
+            "reason": f"slack token {secrets[4]} in output",
+            "actor": {"actor_type": "user", "actor_id": "u1"},
+        },
+    )
+    bad = make_event(event_id="s3", bogus=secrets[1], attributes={"who": secrets[0]})
+    bad_bytes = orjson.dumps(make_event(event_id="s4", attributes={"who": secrets[0]}))
+    bad_bytes = bad_bytes.replace(b'"s4"', b'"s4\xff"')
+    s = load_paths([write(tmp_path / "in.jsonl", [good, policy, bad, bad_bytes])], data_dir)
+    assert (s.accepted, s.quarantined) == (2, 2)
+    for p in data_dir.rglob("*"):
+        if p.is_file():
+            blob = p.read_bytes()
+            for secret in secrets:
+                assert secret.encode() not in blob, (p, secret)
+    (msg,) = lake_rows(data_dir, "SELECT error.message FROM lake WHERE event_id = 's1'")[0]
+    assert msg == "key [REDACTED:api_key] rejected for [REDACTED:email]"
+
+
+def test_custom_redaction_pattern(
+    tmp_path: Path, data_dir: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from ingestion.redaction import Redactor
+
+    monkeypatch.setenv("AGENTOPS_REDACT_PATTERNS", '{"employee_id": "EMP-[0-9]{6}"}')
+    ev = make_event(event_id="c1", attributes={"who": "EMP-123456", "mail": "a@b.io"})
+    load_paths([write(tmp_path / "a.jsonl", [ev])], data_dir, redactor=Redactor.from_env())
+    assert lake_rows(data_dir, "SELECT attributes FROM lake") == [
+        ('{"who":"[REDACTED:employee_id]","mail":"[REDACTED:email]"}',)
+    ]
+
+
+def test_errors_exit_non_zero_and_leave_nothing(tmp_path: Path, data_dir: Path) -> None:
+    env = {**os.environ, "AGENTOPS_DATA_DIR": str(data_dir)}
+    cli = [sys.executable, "-m", "ingestion.cli", "load"]
+    missing = subprocess.run(
+        [*cli, str(tmp_path / "nope.jsonl")], capture_output=True, text=True, env=env
+    )
+    assert missing.returncode == 2
+    assert "nope.jsonl: no such file or folder" in missing.stderr
+    good = write(tmp_path / "good.jsonl", events(3))
+    broken = tmp_path / "broken.jsonl.gz"
+    broken.write_bytes(gzip.compress(good.read_bytes())[:-12])
+    with pytest.raises(LoadError, match="broken.jsonl.gz: unreadable"):
+        load_paths([good, broken], data_dir)
+    assert list((data_dir / "lake" / "events").rglob("*.parquet")) == []
+    assert list((data_dir / "quarantine").glob("*")) == []
+    # the good file was not recorded as loaded: it loads once the broken one is gone
+    assert load_paths([good], data_dir).accepted == 3
+
+
+def test_cli_json_summary(tmp_path: Path, data_dir: Path) -> None:
+    f = write(tmp_path / "a.jsonl", [*events(2), b"x"])
+    env = {**os.environ, "AGENTOPS_DATA_DIR": str(data_dir)}
+    out = subprocess.run(
+        [sys.executable, "-m", "ingestion.cli", "load", "--json", str(f)],
+        capture_output=True,
+        env=env,
+        check=True,
+    )
+    summary = orjson.loads(out.stdout)
+    assert {k: summary[k] for k in ("accepted", "quarantined", "duplicates")} == {
+        "accepted": 2,
+        "quarantined": 1,
+        "duplicates": 0,
+    }
+
+
+def test_sigkill_mid_load_then_rerun_loads_everything_once(tmp_path: Path, data_dir: Path) -> None:
+    n = 60_000
+    f = tmp_path / "big.jsonl"
+    with open(f, "wb") as fh:
+        for i in range(n):
+            fh.write(
+                orjson.dumps(
+                    make_event(event_id=f"k{i}", occurred_at=f"2026-11-{10 + i % 10}T10:00:00Z")
+                )
+                + b"\n"
+            )
+    env = {**os.environ, "AGENTOPS_DATA_DIR": str(data_dir), "PYTHONPATH": str(PROJECT)}
+    code = (
+        "from ingestion.loader import load_paths; import sys; "
+        f"load_paths([{str(f)!r}], workers=1, chunk_bytes=1 << 20)"
+    )
+    proc = subprocess.Popen([sys.executable, "-c", code], env=env)
+    events_dir = data_dir / "lake" / "events"
+    deadline = time.time() + 60
+    while time.time() < deadline and len(list(events_dir.rglob("*.parquet"))) < 8:
+        time.sleep(0.01)
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    assert len(list(events_dir.rglob("*.parquet"))) >= 8, "the kill must land mid-load"
+    assert not list((data_dir / "lake" / "_loads").glob("*.json")), (
+        "the load must not have committed"
+    )
+    s = load_paths([f], data_dir)
+    assert s.accepted == n and s.duplicates == 0
+    assert lake_rows(data_dir, "SELECT count(*), count(DISTINCT event_id) FROM lake") == [(n, n)]
+    assert not [p for p in data_dir.rglob(".tmp-*")]
