@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import contextlib
 import fcntl
-import hashlib
 import io
 import os
 from collections.abc import Iterator
@@ -154,12 +153,6 @@ _READ_SCHEMA = pa.schema(
 )
 
 
-def event_hash(event: dict[str, Any]) -> str:
-    """Content hash of an event, independent of key order and whitespace."""
-    dumped = orjson.dumps(event, option=orjson.OPT_SORT_KEYS)
-    return hashlib.blake2b(dumped, digest_size=16).hexdigest()
-
-
 def _ts_array(values: list[int | None]) -> pa.Array:
     return pa.array(values, type=TS)
 
@@ -200,15 +193,12 @@ def to_record_batch(
         cols[section] = pa.StructArray.from_arrays(
             [children[f.name] for f in target], fields=list(target), mask=arr.is_null()
         )
-    cols["attributes"] = pa.array(
-        [
-            orjson.dumps(a).decode() if (a := ve.event.get("attributes")) is not None else None
-            for ve in events
-        ],
-        type=S,
-    )
+    for ve in events:
+        if not ve.content_hash:
+            ve.seal()
+    cols["attributes"] = pa.array([ve.attributes_json for ve in events], type=S)
     n = len(events)
-    cols["event_hash"] = pa.array([event_hash(ve.event) for ve in events], type=S)
+    cols["event_hash"] = pa.array([ve.content_hash for ve in events], type=S)
     cols["loaded_at"] = pa.array([loaded_at_us] * n, type=TS)
     cols["load_id"] = pa.array([load_id] * n, type=S)
     cols["source_file"] = pa.array([src for src, _ in sources], type=S)

@@ -328,6 +328,7 @@ def _process_chunk_inner(job: _ChunkJob) -> _ChunkResult:
     lines = job.blob.split(b"\n")
     if lines and lines[-1] == b"":
         lines.pop()
+    suspicious = redactor.candidates(lines)
     for i, raw in enumerate(lines):
         line_no = job.first_line_no + i
         if raw.endswith(b"\r"):
@@ -339,8 +340,9 @@ def _process_chunk_inner(job: _ChunkJob) -> _ChunkResult:
         if type(result) is Rejection:
             res.rejected.append((line_no, raw, result))
             continue
-        if redactor.may_contain(raw):
+        if suspicious[i] and redactor.may_contain(raw):
             result.replace_event(redactor.redact_event(result.event))
+        result.seal()
         day = result.timestamps_us[("occurred_at",)] // _DAY_US
         bucket = by_day.get(day)
         if bucket is None:

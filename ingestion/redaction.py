@@ -15,6 +15,9 @@ from functools import cache, cached_property
 from pathlib import Path
 from typing import Any
 
+import pyarrow as pa
+import pyarrow.compute as pc
+
 DEFAULT_PATTERNS: dict[str, str] = {
     "email": r"[A-Za-z0-9._%+-]+@[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)*\.[A-Za-z]{2,}",
     "bearer_token": r"(?i)\bbearer\s+[A-Za-z0-9._~+/=-]{8,}",
@@ -97,6 +100,20 @@ class Redactor:
                     return self._compiled[1].search(raw) is not None
         return False
 
+    def candidates(self, lines: list[bytes]) -> list[bool]:
+        """`may_contain` for a whole chunk of lines at once, vectorised.
+
+        One RE2 pass (Arrow's C++ kernel) over the chunk for the trigger literals costs about
+        a microsecond a line; CPython's substring search per line and trigger costs tens.
+        """
+        plan = self._plan
+        if plan is None:
+            return [self._compiled[1].search(raw) is not None for raw in lines]
+        mask = pc.match_substring_regex(
+            pa.array(lines, type=pa.binary()), pattern=_trigger_regex(plan)
+        )
+        return mask.to_pylist()
+
     def redact_event(self, event: dict[str, Any]) -> dict[str, Any]:
         """Redact every string value in the event (ids included: an e-mail is PII anywhere)."""
         return _walk(event, self.redact_text)
@@ -124,6 +141,15 @@ def _trigger_plan(
             return None
         (folded if name in CASE_INSENSITIVE else plain).extend(TRIGGERS[name])
     return tuple(plain), tuple(folded)
+
+
+@cache
+def _trigger_regex(plan: tuple[tuple[bytes, ...], tuple[bytes, ...]]) -> str:
+    plain, folded = plan
+    parts = [re.escape(t.decode()) for t in plain]
+    if folded:
+        parts.append("(?i:" + "|".join(re.escape(t.decode()) for t in folded) + ")")
+    return "|".join(parts)
 
 
 @cache

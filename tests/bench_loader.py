@@ -1,0 +1,138 @@
+"""Benchmark of `agentops-wh load`: events per second beside DuckDB's own JSON -> Parquet.
+
+Both run in child processes on the same generated file in the same run, so the ratio is
+meaningful on a shared machine. The baseline is DuckDB `read_json` -> zstd Parquet with no
+validation at all; the loader validates every line (orjson + jsonschema-rs + the semantic
+rules), redacts, writes partitioned Parquet and counts duplicates.
+
+    python -m tests.bench_loader 200000
+    python -m tests.bench_loader --memory 2     # a 2 GB file, peak RSS of the whole tree
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def generate_file(path: Path, n_events: int, seed: int = 1) -> Path:
+    """A realistic JSONL file of about `n_events` events from the product's generator."""
+    cmd = [
+        sys.executable, "-m", "ingestion.cli", "generate", "--seed", str(seed), "--tenants", "5",
+        "--start", "2026-10-01T00:00:00Z", "--end", "2026-10-08T00:00:00Z",
+        "--events", str(n_events), "--out", str(path),
+    ]  # fmt: skip
+    subprocess.run(cmd, check=True, cwd=ROOT, capture_output=True)
+    return path
+
+
+def _tree_rss_kb(pid: int) -> int:
+    """Resident memory of a process and all its descendants, from /proc."""
+    total, stack = 0, [pid]
+    while stack:
+        p = stack.pop()
+        try:
+            with open(f"/proc/{p}/status") as fh:
+                for line in fh:
+                    if line.startswith("VmRSS:"):
+                        total += int(line.split()[1])
+                        break
+            for task in os.listdir(f"/proc/{p}/task"):
+                with open(f"/proc/{p}/task/{task}/children") as fh:
+                    stack.extend(int(c) for c in fh.read().split())
+        except (FileNotFoundError, ProcessLookupError):
+            continue
+    return total
+
+
+def run_measured(cmd: list[str], env: dict[str, str] | None = None) -> tuple[float, int]:
+    """Run a command; return wall seconds and the peak RSS (MB) of its process tree."""
+    start = time.perf_counter()
+    proc = subprocess.Popen(cmd, cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    peak = 0
+
+    def sample() -> None:
+        nonlocal peak
+        while proc.poll() is None:
+            peak = max(peak, _tree_rss_kb(proc.pid))
+            time.sleep(0.05)
+
+    t = threading.Thread(target=sample, daemon=True)
+    t.start()
+    out, err = proc.communicate()
+    t.join()
+    if proc.returncode != 0:
+        raise RuntimeError(f"{cmd[:4]} failed: {err.decode()[-2000:]}")
+    return time.perf_counter() - start, peak // 1024
+
+
+def _count_lines(path: Path) -> int:
+    with open(path, "rb") as fh:
+        return sum(block.count(b"\n") for block in iter(lambda: fh.read(1 << 24), b""))
+
+
+def bench_loader(n_events: int = 200_000) -> dict:
+    """Print and return the loader's rate and DuckDB's rate on the same file."""
+    with tempfile.TemporaryDirectory(prefix="bench-loader-") as tmp:
+        src = generate_file(Path(tmp) / "events.jsonl", n_events)
+        n = _count_lines(src)
+        size_mb = src.stat().st_size / 1e6
+        duck_code = (
+            "import duckdb; duckdb.sql(\"COPY (SELECT * FROM read_json('"
+            + str(src)
+            + "', format='newline_delimited')) TO '"
+            + tmp
+            + "/duck.parquet' (FORMAT parquet, COMPRESSION zstd)\")"
+        )
+        duck_s, duck_mb = run_measured([sys.executable, "-c", duck_code])
+        env = {**os.environ, "AGENTOPS_DATA_DIR": f"{tmp}/data"}
+        load_cmd = [sys.executable, "-m", "ingestion.cli", "load", "--final", "--json", str(src)]
+        load_s, load_mb = run_measured(load_cmd, env)
+    result = {
+        "events": n,
+        "file_mb": round(size_mb, 1),
+        "duckdb_events_per_s": round(n / duck_s),
+        "loader_events_per_s": round(n / load_s),
+        "ratio": round(duck_s / load_s, 2),
+        "loader_peak_rss_mb": load_mb,
+        "duckdb_peak_rss_mb": duck_mb,
+    }
+    print(
+        f"loader   {n:>9,} events ({size_mb:.0f} MB): loader {result['loader_events_per_s']:>9,}/s"
+        f"  | duckdb read_json->parquet {result['duckdb_events_per_s']:>9,}/s"
+        f"  | ratio {result['ratio']:.2f}x (target >= 0.5x)"
+        f"  | peak RSS loader {load_mb} MB, duckdb {duck_mb} MB"
+    )
+    return result
+
+
+def bench_loader_memory(gigabytes: float = 2.0) -> dict:
+    """Load a file of about `gigabytes` GB; print and return the peak RSS of the loader tree."""
+    per_event = 620  # bytes per generated event, measured
+    n_events = int(gigabytes * 1e9 / per_event)
+    with tempfile.TemporaryDirectory(prefix="bench-loader-mem-") as tmp:
+        src = generate_file(Path(tmp) / "big.jsonl", n_events)
+        size_gb = src.stat().st_size / 1e9
+        env = {**os.environ, "AGENTOPS_DATA_DIR": f"{tmp}/data"}
+        load_cmd = [sys.executable, "-m", "ingestion.cli", "load", "--final", "--json", str(src)]
+        secs, peak_mb = run_measured(load_cmd, env)
+    result = {"file_gb": round(size_gb, 2), "seconds": round(secs, 1), "peak_rss_mb": peak_mb}
+    print(
+        f"loader   {size_gb:.2f} GB file: loaded in {secs:.0f}s, peak RSS of the process tree "
+        f"{peak_mb} MB (target < 512 MB)"
+    )
+    return result
+
+
+if __name__ == "__main__":
+    if len(sys.argv) > 2 and sys.argv[1] == "--memory":
+        bench_loader_memory(float(sys.argv[2]))
+    else:
+        bench_loader(int(sys.argv[1]) if len(sys.argv) > 1 else 200_000)
