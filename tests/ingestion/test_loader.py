@@ -231,7 +231,7 @@ def test_custom_redaction_pattern(
     ev = make_event(event_id="c1", attributes={"who": "EMP-123456", "mail": "a@b.io"})
     load_paths([write(tmp_path / "a.jsonl", [ev])], data_dir, redactor=Redactor.from_env())
     assert lake_rows(data_dir, "SELECT attributes FROM lake") == [
-        ('{"who":"[REDACTED:employee_id]","mail":"[REDACTED:email]"}',)
+        ('{"mail":"[REDACTED:email]","who":"[REDACTED:employee_id]"}',)
     ]
 
 
