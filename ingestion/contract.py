@@ -296,8 +296,8 @@ def _path_of_non_finite(text: str) -> str:
     def find(node: Any, path: list[str | int]) -> str | None:
         if isinstance(node, _NonFinite):
             return pointer(path)
-        items = node.items() if isinstance(node, dict) else enumerate(node)
         if isinstance(node, dict | list):
+            items = node.items() if isinstance(node, dict) else enumerate(node)
             for k, v in items:
                 hit = find(v, [*path, k])
                 if hit is not None:

@@ -352,3 +352,19 @@ def test_hand_written_corpus_agrees_with_reference() -> None:
     corpus += [mutate(p, v) for p, v in VALID_CASES]
     for ev in corpus:
         assert fast_is_valid(ev) == reference_is_valid(ev), ev
+
+
+def test_non_finite_after_nulls_and_ints_is_located() -> None:
+    ev = make_event(attributes={"a": 1, "b": True})
+    ev["trace"]["parent_span_id"] = None
+    raw = orjson.dumps(ev).replace(b'"b":true', b'"b":Infinity')
+    assert_rejected(check(raw), "non_finite_number", "/attributes/b")
+
+
+def test_redaction_of_long_text_stays_linear() -> None:
+    from ingestion.redaction import DEFAULT_REDACTOR
+
+    text = "a" * 100_000 + "@example.com " + "b" * 100_000
+    # quadratic backtracking would take minutes here; the anchored pattern takes milliseconds
+    assert DEFAULT_REDACTOR.redact_text(text).endswith(" " + "b" * 100_000)
+    assert "[REDACTED:email]" in DEFAULT_REDACTOR.redact_text(text)
