@@ -45,6 +45,7 @@ DUPLICATE_KEY = "duplicate_key"
 INVALID_UTF8 = "invalid_utf8"
 INVALID_JSON = "invalid_json"
 EVENT_TOO_LARGE = "event_too_large"
+NESTING_TOO_DEEP = "nesting_too_deep"
 
 TIMESTAMP_FIELDS = (
     ("occurred_at",),
@@ -264,6 +265,11 @@ def _locate_duplicate(text: str) -> str:
     return find(pairs_tree, []) or ""
 
 
+def _too_deep() -> Rejection:
+    msg = "JSON nested too deeply; events are at most a few levels deep"
+    return Rejection(NESTING_TOO_DEEP, (FieldError("", msg),))
+
+
 def _reject_unparseable(raw: bytes, max_bytes: int) -> Rejection:
     """Classify a line orjson refused: bad UTF-8, NaN/Infinity, or plain bad JSON."""
     try:
@@ -479,13 +485,21 @@ def parse_document(raw: bytes, max_bytes: int | None = None) -> Any:
     try:
         obj = orjson.loads(raw)
     except orjson.JSONDecodeError:
-        raise InvalidDocument(_reject_unparseable(raw, max_bytes or len(raw))) from None
+        try:
+            rejection = _reject_unparseable(raw, max_bytes or len(raw))
+        except RecursionError:
+            rejection = _too_deep()
+        raise InvalidDocument(rejection) from None
+    try:
+        canonical = orjson.dumps(obj)
+    except orjson.JSONEncodeError:  # orjson writes at most 255 levels
+        raise InvalidDocument(_too_deep()) from None
     if isinstance(obj, float) and not math.isfinite(obj):
         raise InvalidDocument(
             Rejection(NON_FINITE_NUMBER, (FieldError("", "number out of range"),))
         )
     # Fast path: what orjson writes back byte for byte cannot have held a repeated key.
-    if orjson.dumps(obj) != raw and _may_have_duplicate_keys(raw, obj):
+    if canonical != raw and _may_have_duplicate_keys(raw, obj):
         where = _locate_duplicate(raw.decode("utf-8"))
         if where:
             msg = f"key '{where.rsplit('/', 1)[-1]}' appears twice in one object; send it once"

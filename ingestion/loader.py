@@ -162,6 +162,42 @@ class _Quarantine:
         return str(self.final)
 
 
+def write_quarantine(
+    rejected: list[tuple[int, bytes, Rejection]],
+    source: str,
+    data_dir: Path | None = None,
+    *,
+    redactor: Redactor | None = None,
+    now: datetime | None = None,
+) -> str | None:
+    """Quarantine lines rejected outside `load_paths` (the HTTP loader, source `http`).
+
+    `rejected` holds (line_no, raw, rejection) as a load's quarantine does, in the same record
+    format, written to a file of its own, `<source>-<time>_<random>.jsonl`. It is written
+    under a temporary name that `Lake.recover` leaves alone, then renamed, so it needs no lake
+    lock (a running load never waits for it, nor it for a load). Returns the file's path.
+    """
+    if not rejected:
+        return None
+    lake = Lake(data_dir or default_data_dir())
+    lake.quarantine_dir.mkdir(parents=True, exist_ok=True)
+    at_dt = now or datetime.now(UTC)
+    # Not starting with "L": recover() deletes L<load_id> files whose load never committed.
+    name = f"{source}-{new_load_id(at_dt)[1:]}"
+    q = _Quarantine(lake, name, redactor or DEFAULT_REDACTOR)
+    q.tmp = lake.quarantine_dir / f".{name}.partial"
+    at = at_dt.isoformat().replace("+00:00", "Z")
+    for line_no, raw, rej in rejected:
+        q.add(source, line_no, raw, rej, at)
+    path = q.close()
+    fd = os.open(lake.quarantine_dir, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+    return path
+
+
 def _resolve_sources(
     files: list[Path], manifest: dict[str, dict], summary: LoadSummary
 ) -> list[_Source]:

@@ -368,3 +368,8 @@ def test_redaction_of_long_text_stays_linear() -> None:
     # quadratic backtracking would take minutes here; the anchored pattern takes milliseconds
     assert DEFAULT_REDACTOR.redact_text(text).endswith(" " + "b" * 100_000)
     assert "[REDACTED:email]" in DEFAULT_REDACTOR.redact_text(text)
+
+
+@pytest.mark.parametrize("depth", [300, 2000, 100_000])
+def test_deeply_nested_json_is_rejected_not_crashed(depth: int) -> None:
+    assert_rejected(check(b"[" * depth + b"]" * depth), "nesting_too_deep", "")
