@@ -238,20 +238,19 @@ def load_paths(
     config: ValidationConfig | None = None,
     redactor: Redactor | None = None,
     now: datetime | None = None,
-    workers: int | None = None,
+    workers: int = 1,
     chunk_bytes: int = CHUNK_BYTES,
 ) -> LoadSummary:
     """Load JSONL files and folders into the lake; see the module docstring for guarantees.
 
-    `workers` > 1 validates chunks on a process pool (default: one per core, for inputs large
-    enough to pay for starting it).
+    `workers` > 1 validates chunks on a forked process pool; only call it so from a
+    single-threaded process (the CLI does, with one worker per core for large inputs).
     """
     started = time.perf_counter()
     lake = Lake(data_dir or default_data_dir())
     files = expand_paths([Path(p) for p in paths])
-    if workers is None:
-        total = sum(f.stat().st_size for f in files)
-        workers = (os.cpu_count() or 1) if total >= 4 * chunk_bytes else 1
+    if workers > 1 and sum(f.stat().st_size for f in files) < 2 * chunk_bytes:
+        workers = 1  # a pool costs more than it saves on small inputs
     with lake.locked():
         load_now = now or datetime.now(UTC)
         load_id = new_load_id(load_now)
@@ -427,8 +426,10 @@ class _Pipeline:
             on_result(_process_chunk(job))
             return
         if self.pool is None:
-            ctx = multiprocessing.get_context("forkserver")
-            ctx.set_forkserver_preload(["ingestion.loader"])
+            # fork: the children share the parent's imported modules copy-on-write and start
+            # in milliseconds. Only the CLI asks for workers (a single-threaded process at that
+            # point); library callers such as the HTTP flusher and Dagster run inline.
+            ctx = multiprocessing.get_context("fork")
             self.pool = ProcessPoolExecutor(max_workers=self.workers, mp_context=ctx)
         self.pending.append(self.pool.submit(_process_chunk, job))
         while len(self.pending) > self.workers * 2:  # bounded memory: few chunks in flight
@@ -596,6 +597,7 @@ def _cmd_load(args: argparse.Namespace) -> int:
     try:
         summary = load_paths(
             args.paths,
+            workers=args.workers,
             final=args.final,
             grace_seconds=args.grace_seconds,
             config=config,
@@ -631,6 +633,12 @@ def register(sub: Any) -> None:
         type=float,
         default=DEFAULT_GRACE_SECONDS,
         help="a file unchanged this long counts as complete (default: %(default)s)",
+    )
+    p.add_argument(
+        "--workers",
+        type=int,
+        default=os.cpu_count() or 1,
+        help="processes validating in parallel on large inputs (default: one per core)",
     )
     p.add_argument("--max-event-bytes", type=int, default=256 * 1024)
     p.add_argument(
