@@ -1,0 +1,147 @@
+"""Budgets: every budget's spend against its limit for the period, percent used, thresholds
+crossed and the forecast at period end; the alert history with delivery status."""
+
+from __future__ import annotations
+
+import pandas as pd
+import streamlit as st
+
+from app import charts, queries, ui
+
+SCOPE_COLUMNS = {
+    "tenant": "tenant_id",
+    "workspace": "workspace_id",
+    "project": "project_id",
+    "agent": "agent_id",
+}
+
+
+def in_scope(budgets: pd.DataFrame, dims: pd.DataFrame, f) -> pd.DataFrame:
+    """The budgets that concern the filtered tenants/workspaces/projects/agents.
+
+    A budget is on one scope (say a workspace); it is shown when that workspace is among
+    those the sidebar filters leave. Without dimension filters every budget is shown.
+    """
+    chosen = f.dims()
+    if not chosen or budgets.empty:
+        return budgets
+    rows = dims
+    for column, value in chosen.items():
+        rows = rows[rows[column] == value]
+    keep = [
+        scope in SCOPE_COLUMNS and scope_id in set(rows[SCOPE_COLUMNS[scope]])
+        for scope, scope_id in zip(budgets.scope, budgets.scope_id, strict=True)
+    ]
+    return budgets[keep]
+
+
+def budget_table(wh: queries.Warehouse, f) -> None:
+    period = st.segmented_control(
+        "Period", ["current", "previous"], default="current", key="budget_period",
+        format_func=lambda p: f"{p.title()} period",
+    ) or "current"  # fmt: skip
+    rows = in_scope(queries.budgets(wh, period), queries.dimension_values(wh), f)
+    if rows.empty:
+        st.info(
+            "No budget applies to these filters. Budgets are defined in "
+            "`dbt_project/seeds/budgets.csv` (scope tenant, workspace, project or agent; "
+            "daily, weekly or monthly; limit and alert thresholds); `agentops-wh build` "
+            "publishes them.",
+            icon=":material/savings:",
+        )
+        return
+    over = int(rows.is_over_limit.sum())
+    forecast_over = int((rows.is_forecast_over_limit & ~rows.is_over_limit).sum())
+    crossed = int(rows.highest_threshold_crossed.notna().sum())
+    cols = st.columns(4)
+    cols[0].metric("Budgets", ui.integer(len(rows)), border=True)
+    cols[1].metric("Over limit", ui.integer(over), border=True)
+    cols[2].metric(
+        "Forecast over limit",
+        ui.integer(forecast_over),
+        border=True,
+        help="Not over yet, but heading there at the current pace.",
+    )
+    cols[3].metric("With a threshold crossed", ui.integer(crossed), border=True)
+    as_of = rows.as_of.max()
+    st.caption(
+        f"Periods in UTC, computed as of {ui.when(as_of)} (the build). Spend counts priced "
+        "model calls only; the forecast extends the spend so far in a straight line."
+    )
+    table = rows.assign(
+        thresholds_crossed=[
+            ", ".join(f"{int(t)}%" for t in (v if v is not None else [])) or "none"
+            for v in rows.thresholds_crossed
+        ],
+        thresholds=[", ".join(f"{int(t)}%" for t in v) for v in rows.thresholds],
+    )
+    ui.table(
+        table,
+        "budgets",
+        column_order=[
+            "budget_id",
+            "scope",
+            "scope_id",
+            "period",
+            "period_start",
+            "limit_usd",
+            "spend_usd",
+            "pct_used",
+            "thresholds_crossed",
+            "forecast_usd",
+            "is_forecast_over_limit",
+            "thresholds",
+            "enforcement",
+            "destination",
+            "unpriced_calls",
+        ],
+        config={
+            "period_start": ui.time_column("period start (UTC)"),
+            "limit_usd": ui.money_column("limit", 2),
+            "spend_usd": ui.money_column("spend", 2),
+            "pct_used": st.column_config.ProgressColumn(
+                "% used", format="%.1f%%", min_value=0, max_value=100
+            ),
+            "thresholds_crossed": "crossed",
+            "forecast_usd": ui.money_column("forecast at period end", 2),
+            "is_forecast_over_limit": st.column_config.CheckboxColumn("forecast over"),
+            "unpriced_calls": "unpriced calls (not in spend)",
+        },
+    )
+    ui.chart(st, charts.budget_bars(rows))
+
+
+def alert_history(wh: queries.Warehouse, f) -> None:
+    st.subheader("Alerts")
+    counts, rows = queries.alerts(wh, f)
+    if rows.empty:
+        st.caption(
+            "No alert in this window. Budget alerts come from budget.threshold_hit and "
+            "alert.emitted events, and from the deliveries Dagster records in the outbox."
+        )
+        return
+    cols = st.columns(max(1, len(counts)))
+    for col, (status, n) in zip(cols, counts.itertuples(index=False), strict=True):
+        col.metric(f"Alerts {status}", ui.integer(n), border=True)
+    ui.table(
+        rows,
+        "alerts",
+        config={
+            "first_occurred_at": ui.time_column("raised (UTC)"),
+            "sent_at": ui.time_column("sent (UTC)"),
+            "current_value": st.column_config.NumberColumn("value", format="%.1f"),
+        },
+    )
+
+
+def body() -> None:
+    wh, f = ui.current()
+    ui.header("Budgets", f, wh, note="budgets show their own period, not the time range")
+    if not ui.ready(wh):
+        return
+    with ui.guard():
+        budget_table(wh, f)
+        alert_history(wh, f)
+
+
+ui.refreshing(body)()

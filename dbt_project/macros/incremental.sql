@@ -1,0 +1,60 @@
+{#- Incremental bookkeeping shared by the models that process only what is new.
+
+    Every incremental model of ours stamps the rows it writes with `built_at`, the start of
+    the dbt invocation (`run_started_at`, the same instant for every model of one build).
+    "New for me" is then uniform: the rows my upstream wrote after my own last write,
+        upstream.built_at > (select max(built_at) from {{ this }}).
+    It needs no clock but dbt's, survives a build that failed half way (a model that did not
+    run keeps its older stamp and catches up next time), and lets data tests check only the
+    rows a build wrote (macros/tests.sql). -#}
+
+{% macro build_stamp() -%}
+    cast('{{ run_started_at.strftime("%Y-%m-%d %H:%M:%S.%f") }}+00' as timestamptz)
+{%- endmacro %}
+
+{#- The latest built_at of {{ this }} (-infinity while it is empty). -#}
+{% macro last_built_at(relation=none) -%}
+    {{ watermark('built_at', relation) }}
+{%- endmacro %}
+
+{#- Max of a column of {{ this }} as a scalar subquery. The pricing models use it on
+    loaded_at. -#}
+{% macro watermark(column='loaded_at', relation=none) -%}
+    {%- set rel = relation if relation is not none else this -%}
+    (select coalesce(max({{ column }}), {{ min_timestamptz() }}) from {{ rel }})
+{%- endmacro %}
+
+{% macro min_timestamptz() -%}
+    {{ return(adapter.dispatch('min_timestamptz', 'agentops_warehouse')()) }}
+{%- endmacro %}
+
+{% macro default__min_timestamptz() -%}
+    cast('-infinity' as timestamptz)
+{%- endmacro %}
+
+{#- True when rows of {{ this }} were computed under another price book than the current one
+    (`version_relation`, the one-row int_price_book_version). Models that carry money then
+    recompute every row: a new price book reprices every call, run and bucket, which is rare;
+    otherwise they process only what is new. Pass the relation from the model (`ref()` in
+    the model body) so dbt records the dependency. -#}
+{% macro price_book_changed(version_relation, column='price_book_version') -%}
+    {#- A unit test mocks {{ this }} as a CTE, which a separate query cannot see. -#}
+    {%- if not execute or not is_incremental() or model.resource_type == 'unit_test' -%}
+        {{ return(false) }}
+    {%- endif -%}
+    {%- set query -%}
+        select count(*)
+        from (select distinct {{ column }} as v from {{ this }}) as seen
+        where seen.v is distinct from (select price_book_version from {{ version_relation }})
+    {%- endset -%}
+    {{ return(run_query(query).columns[0].values()[0] > 0) }}
+{%- endmacro %}
+
+{#- A stable key over columns that may be NULL (no dbt_utils: the build runs offline). -#}
+{% macro surrogate_key(columns) -%}
+    md5(concat_ws('|'
+    {%- for c in columns -%}
+        , coalesce(cast({{ c }} as varchar), '\x00')
+    {%- endfor -%}
+    ))
+{%- endmacro %}

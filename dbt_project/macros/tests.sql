@@ -1,0 +1,56 @@
+{#- Generic tests for the event-grain models, which reach tens of millions of rows.
+
+    Each checks the rows of the latest write to the model (built_at = its max, see
+    macros/incremental.sql) against the whole table: after an incremental build, what the
+    build added or rewrote; after a full build, everything. Rows written earlier were checked
+    by the build that wrote them, and no build changes them without rewriting them. A full
+    scan of a 10M-row table per test per build would otherwise cost more than the
+    incremental build itself. -#}
+
+{#- `stamp` names the column that holds the build's instant (built_at here; an append-only
+    table may use its own, such as fct_cost_ledger.booked_at). -#}
+{% macro _latest_write(model, stamp='built_at') -%}
+    {{ stamp }} >= (select max({{ stamp }}) from {{ model }})
+{%- endmacro %}
+
+{% test unique_in_build(model, column_name, stamp='built_at') %}
+
+select {{ column_name }} as unique_field, count(*) as n_records
+from {{ model }}
+where {{ column_name }} in (
+    select {{ column_name }} from {{ model }} where {{ _latest_write(model, stamp) }}
+)
+group by {{ column_name }}
+having count(*) > 1
+
+{% endtest %}
+
+{% test not_null_in_build(model, column_name, stamp='built_at') %}
+
+select {{ column_name }}
+from {{ model }}
+where {{ _latest_write(model, stamp) }} and {{ column_name }} is null
+
+{% endtest %}
+
+{% test relationships_in_build(model, column_name, to, field, stamp='built_at') %}
+
+select child.{{ column_name }} as from_field
+from {{ model }} as child
+where {{ _latest_write(model, stamp) }}
+    and child.{{ column_name }} is not null
+    and not exists (
+        select 1 from {{ to }} as parent where parent.{{ field }} = child.{{ column_name }}
+    )
+
+{% endtest %}
+
+{% test accepted_values_in_build(model, column_name, values, stamp='built_at') %}
+
+select {{ column_name }} as value_field, count(*) as n_records
+from {{ model }}
+where {{ _latest_write(model, stamp) }}
+    and {{ column_name }} not in ({{ sql_string_list(values) }})
+group by {{ column_name }}
+
+{% endtest %}

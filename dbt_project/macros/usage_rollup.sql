@@ -1,0 +1,186 @@
+{#- The body of agg_usage_hourly and agg_usage_daily: one row per time bucket x tenant,
+    workspace, project, agent, workflow, provider, model.
+
+    Activity is bucketed by when it happened (occurred_at, UTC):
+    - runs: runs started in the bucket (run.started events), on rows without provider/model;
+    - model calls, their failures, tokens, cost and latency, on the call's provider/model;
+    - failures: every *.failed event (run, step, model call, tool call);
+    - tool calls.
+    So summing any column over any slice of the grain never double counts.
+
+    Incremental: every bucket that an event new since the last build falls in (including
+    past buckets, for late data) is recomputed from all of its rows; `bucket` is the
+    delete+insert key, so a recomputed bucket replaces the old one whole. A new price book
+    recomputes every bucket. -#}
+{% macro usage_rollup(datepart, reprice_all) -%}
+
+{%- set bucket_expr -%}
+    {%- if datepart == 'hour' -%}
+    timezone('UTC', date_trunc('hour', timezone('UTC', occurred_at)))
+    {%- else -%}
+    cast(timezone('UTC', occurred_at) as date)
+    {%- endif -%}
+{%- endset -%}
+{%- set incremental_branch = is_incremental() and not reprice_all -%}
+{#- A range on occurred_at as well as the bucket list, so that DuckDB skips row groups by
+    their min/max (rows arrive roughly in time order). -#}
+{%- set touched_since -%}
+    (select {{ "min(bucket)" if datepart == 'hour'
+               else "timezone('UTC', cast(min(bucket) as timestamp))" }} from touched_buckets)
+{%- endset -%}
+
+with
+
+{% if incremental_branch %}
+touched_buckets as (
+
+    select distinct {{ bucket_expr }} as bucket
+    from {{ ref('stg_lake__events') }}
+    where built_at > {{ last_built_at() }}
+
+),
+{% endif %}
+
+events as (
+
+    select
+        {{ bucket_expr }} as bucket,
+        *
+    from {{ ref('stg_lake__events') }}
+    where (event_type in ('run.started', 'tool_call.completed', 'tool_call.failed') or is_failed)
+    {% if incremental_branch %}
+        and occurred_at >= {{ touched_since }}
+        and {{ bucket_expr }} in (select bucket from touched_buckets)
+    {% endif %}
+
+),
+
+model_calls as (
+
+    select
+        {{ bucket_expr }} as bucket,
+        *
+    from {{ ref('fct_model_calls') }}
+    {% if incremental_branch %}
+    where occurred_at >= {{ touched_since }}
+        and {{ bucket_expr }} in (select bucket from touched_buckets)
+    {% endif %}
+
+),
+
+price_book as (
+
+    select price_book_version from {{ ref('int_price_book_version') }}
+
+),
+
+activity as (
+
+    select
+        bucket,
+        tenant_id,
+        workspace_id,
+        project_id,
+        agent_id,
+        workflow_id,
+        provider,
+        model,
+        case when event_type = 'run.started' then run_id end as started_run_id,
+        false as is_model_call,
+        false as is_failed_model_call,
+        is_failed,
+        event_type like 'tool_call.%' as is_tool_call,
+        cast(null as bigint) as input_tokens,
+        cast(null as bigint) as output_tokens,
+        cast(null as bigint) as cached_tokens,
+        cast(null as bigint) as cache_write_tokens,
+        cast(null as bigint) as reasoning_tokens,
+        cast(null as bigint) as total_tokens,
+        cast(null as decimal(38, 24)) as cost_usd,
+        false as is_unpriced,
+        cast(null as double) as latency_ms,
+        loaded_at
+    from events
+    -- A model call's failure is counted from fct_model_calls below (deduped on model_call_id).
+    where event_type <> 'model_call.failed'
+
+    union all
+
+    select
+        bucket,
+        tenant_id,
+        workspace_id,
+        project_id,
+        agent_id,
+        workflow_id,
+        provider,
+        model,
+        null as started_run_id,
+        true as is_model_call,
+        is_failed as is_failed_model_call,
+        is_failed,
+        false as is_tool_call,
+        input_tokens,
+        output_tokens,
+        cached_tokens,
+        cache_write_tokens,
+        reasoning_tokens,
+        total_tokens,
+        cost_usd,
+        price_status = 'unpriced' as is_unpriced,
+        latency_ms,
+        loaded_at
+    from model_calls
+
+),
+
+rolled_up as (
+
+    select
+        bucket,
+        tenant_id,
+        workspace_id,
+        project_id,
+        agent_id,
+        workflow_id,
+        provider,
+        model,
+        count(distinct started_run_id) as runs,
+        count(*) filter (where is_model_call) as model_calls,
+        count(*) filter (where is_failed_model_call) as failed_model_calls,
+        count(*) filter (where is_failed) as failures,
+        count(*) filter (where is_tool_call) as tool_calls,
+        cast(coalesce(sum(input_tokens), 0) as bigint) as input_tokens,
+        cast(coalesce(sum(output_tokens), 0) as bigint) as output_tokens,
+        cast(coalesce(sum(cached_tokens), 0) as bigint) as cached_tokens,
+        cast(coalesce(sum(cache_write_tokens), 0) as bigint) as cache_write_tokens,
+        cast(coalesce(sum(reasoning_tokens), 0) as bigint) as reasoning_tokens,
+        cast(coalesce(sum(total_tokens), 0) as bigint) as total_tokens,
+        -- Priced calls only; NULL when the bucket's calls are all unpriced, 0 without calls.
+        case
+            when count(*) filter (where is_model_call) = 0 then 0
+            else sum(cost_usd)
+        end as cost_usd,
+        count(*) filter (where is_unpriced) as unpriced_calls,
+        quantile_cont(latency_ms, 0.50) as latency_p50_ms,
+        quantile_cont(latency_ms, 0.95) as latency_p95_ms,
+        quantile_cont(latency_ms, 0.99) as latency_p99_ms,
+        max(loaded_at) as last_loaded_at
+
+    from activity
+    group by all
+
+)
+
+select
+    {{ surrogate_key([
+        'bucket', 'tenant_id', 'workspace_id', 'project_id', 'agent_id', 'workflow_id',
+        'provider', 'model',
+    ]) }} as usage_bucket_id,
+    rolled_up.*,
+    price_book.price_book_version,
+    {{ build_stamp() }} as built_at
+from rolled_up
+cross join price_book
+
+{%- endmacro %}

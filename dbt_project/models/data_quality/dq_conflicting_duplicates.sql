@@ -1,0 +1,4 @@
+{{ config(materialized='view') }}
+
+select * from {{ ref('dq_duplicate_events') }}
+where is_conflicting

@@ -1,0 +1,49 @@
+{#- One row per budget x period: the current period (containing budget_as_of()) and the
+    previous one, with the budget's thresholds parsed ('50,80,100' when empty). -#}
+
+with
+
+budgets as (
+
+    select * from {{ ref('budgets') }}
+
+),
+
+as_of as (
+
+    select {{ budget_as_of() }} as as_of
+
+),
+
+periods as (
+
+    select
+        budgets.budget_id,
+        budgets.scope,
+        budgets.scope_id,
+        budgets.period,
+        cast(budgets.limit_usd as decimal(38, 24)) as limit_usd,
+        list_sort(list_transform(
+            string_split(
+                coalesce(nullif(trim(budgets.thresholds), ''), '{{ var("default_budget_thresholds") }}'),
+                ','
+            ),
+            lambda t: cast(trim(t) as integer)
+        )) as thresholds,
+        budgets.enforcement,
+        budgets.destination,
+        as_of.as_of,
+        offsets.period_offset,
+        case offsets.period_offset when 0 then 'current' else 'previous' end as period_kind
+    from budgets
+    cross join as_of
+    cross join (values (0), (-1)) as offsets (period_offset)
+
+)
+
+select
+    budget_id || '@' || period_kind as budget_period_id,
+    * exclude (period_offset),
+    {{ budget_period_start('period', 'as_of', 'period_offset') }} as period_start,
+    {{ budget_period_start('period', 'as_of', 'period_offset + 1') }} as period_end
+from periods

@@ -1,0 +1,306 @@
+{#- One row per model call: its cost under the current price book, computed the way
+    genai-prices' calc_price computes it (CONTRACT.md section 2, checked call by call against
+    calc_price by tests/warehouse/test_pricing_money_rule.py).
+
+    1. The (provider, model) strings resolve to a genai-prices model (int_model_refs_resolved).
+    2. The conditional price: the most specific match first (an override on the exact strings,
+       then an override on the resolved model, then genai-prices); within it the active
+       condition with the highest price_index, where active means on or after `starts_on` (UTC
+       date) and inside the UTC time-of-day window; genai-prices' index 0 when none is active.
+    3. Per price key, the tier with the highest tier_start below the call's input tokens (base
+       is -1): a cliff, the whole count pays that tier's price. Resolved as bands on the small
+       price table, so each call joins exactly one row.
+    4. Unit counts: input tokens include cache reads and writes, which are taken out of the
+       input count when they have a price of their own (else billed as input); output tokens;
+       one request. Every other unit genai-prices knows counts 0 for our events (proved for
+       every conditional price of the package by ingestion.pricebook.check_leaf_rule).
+    5. cost_usd = sum(count * price of one unit), DECIMAL(38, 24), exact: no division, no
+       DOUBLE. A condition without prices costs 0, as in genai-prices; a call with no price at
+       all is 'unpriced' with a NULL cost, never 0.
+
+    Incremental on loaded_at like stg_lake__model_calls; every call is repriced when the price
+    book version changes (a new genai-prices release or an edited override). -#}
+{#- price_book_changed runs a query on {{ this }}, which a unit test only has as a CTE. -#}
+{%- set reprice_all = model.resource_type != 'unit_test'
+    and price_book_changed(ref('int_price_book_version')) -%}
+{{
+    config(
+        materialized='incremental',
+        incremental_strategy='delete+insert',
+        unique_key='model_call_id',
+        on_schema_change='fail',
+    )
+}}
+
+with
+
+calls as (
+
+    select
+        model_call_id,
+        provider,
+        model,
+        occurred_at,
+        input_tokens,
+        output_tokens,
+        cached_tokens,
+        cache_write_tokens,
+        loaded_at
+    from {{ ref('stg_lake__model_calls') }}
+    {% if is_incremental() and not reprice_all %}
+    where loaded_at >= {{ watermark() }}
+    {% endif %}
+
+),
+
+refs as (
+
+    select provider, model, price_provider_id, price_model_id
+    from {{ ref('int_model_refs_resolved') }}
+
+),
+
+conditions as (
+
+    select * from {{ ref('int_price_conditions_unioned') }}
+
+),
+
+prices as (
+
+    select * from {{ ref('int_prices_unioned') }}
+
+),
+
+price_book as (
+
+    select price_book_version from {{ ref('int_price_book_version') }}
+
+),
+
+-- The conditions each distinct producer pair may use, ranked by how specific the match is.
+pair_conditions as (
+
+    select
+        refs.provider,
+        refs.model,
+        conditions.price_source,
+        conditions.provider_id as condition_provider_id,
+        conditions.model_id as condition_model_id,
+        conditions.price_index,
+        conditions.starts_on,
+        conditions.active_from_time,
+        conditions.active_until_time,
+        case
+            when conditions.price_source = 'genai-prices' then 1
+            when conditions.provider_id = refs.provider and conditions.model_id = refs.model
+                then 3
+            else 2
+        end as match_rank
+    from refs
+    inner join conditions
+        on (
+            conditions.provider_id = refs.price_provider_id
+            and conditions.model_id = refs.price_model_id
+        )
+        or (
+            conditions.price_source = 'override'
+            and conditions.provider_id = refs.provider
+            and conditions.model_id = refs.model
+        )
+
+),
+
+-- One row per call: the winning condition, or NULLs when the call has no price at all.
+call_conditions as (
+
+    select
+        calls.*,
+        refs.price_provider_id,
+        refs.price_model_id,
+        pair_conditions.price_source,
+        pair_conditions.condition_provider_id,
+        pair_conditions.condition_model_id,
+        pair_conditions.price_index
+    from calls
+    left join refs
+        on calls.provider = refs.provider
+        and calls.model = refs.model
+    left join pair_conditions
+        on calls.provider = pair_conditions.provider
+        and calls.model = pair_conditions.model
+        and (
+            (
+                (
+                    pair_conditions.starts_on is null
+                    or {{ pricing_utc_date('calls.occurred_at') }} >= pair_conditions.starts_on
+                )
+                and (
+                    pair_conditions.active_from_time is null
+                    or case
+                        when pair_conditions.active_until_time < pair_conditions.active_from_time
+                            then {{ pricing_utc_time('calls.occurred_at') }}
+                                >= pair_conditions.active_from_time
+                            or {{ pricing_utc_time('calls.occurred_at') }}
+                                < pair_conditions.active_until_time
+                        else {{ pricing_utc_time('calls.occurred_at') }}
+                                >= pair_conditions.active_from_time
+                            and {{ pricing_utc_time('calls.occurred_at') }}
+                                < pair_conditions.active_until_time
+                    end
+                )
+            )
+            -- genai-prices falls back to its first conditional price when none is active
+            or (pair_conditions.price_source = 'genai-prices' and pair_conditions.price_index = 0)
+        )
+    qualify row_number() over (
+        partition by calls.model_call_id
+        order by pair_conditions.match_rank desc nulls last, pair_conditions.price_index desc
+    ) = 1
+
+),
+
+-- Tiers are resolved on the price table, not per call: the tier starts of a conditional price
+-- cut the input-token axis into bands (band_start, band_end], and in each band every counted
+-- key has one price, that of its highest tier_start at or below band_start (the base, -1,
+-- when no tier has started).
+counted_prices as (
+
+    select price_source, provider_id, model_id, price_index, price_key, tier_start, unit_price_usd
+    from prices
+    where price_key in (
+        'input_mtok', 'output_mtok', 'cache_read_mtok', 'cache_write_mtok', 'requests_kcount'
+    )
+
+),
+
+bands as (
+
+    select
+        price_source,
+        provider_id,
+        model_id,
+        price_index,
+        band_start,
+        lead(band_start) over (
+            partition by price_source, provider_id, model_id, price_index order by band_start
+        ) as band_end
+    from (
+        select distinct price_source, provider_id, model_id, price_index, tier_start as band_start
+        from counted_prices
+    ) as starts
+
+),
+
+band_key_prices as (
+
+    select
+        bands.price_source,
+        bands.provider_id,
+        bands.model_id,
+        bands.price_index,
+        bands.band_start,
+        bands.band_end,
+        counted_prices.price_key,
+        counted_prices.unit_price_usd
+    from bands
+    inner join counted_prices
+        on bands.price_source = counted_prices.price_source
+        and bands.provider_id = counted_prices.provider_id
+        and bands.model_id = counted_prices.model_id
+        and bands.price_index = counted_prices.price_index
+        and counted_prices.tier_start <= bands.band_start
+    qualify row_number() over (
+        partition by
+            bands.price_source, bands.provider_id, bands.model_id, bands.price_index,
+            bands.band_start, counted_prices.price_key
+        order by counted_prices.tier_start desc
+    ) = 1
+
+),
+
+band_prices as (
+
+    select
+        price_source,
+        provider_id,
+        model_id,
+        price_index,
+        band_start,
+        band_end,
+        max(case when price_key = 'input_mtok' then unit_price_usd end) as input_token_usd,
+        max(case when price_key = 'output_mtok' then unit_price_usd end) as output_token_usd,
+        max(case when price_key = 'cache_read_mtok' then unit_price_usd end)
+            as cache_read_token_usd,
+        max(case when price_key = 'cache_write_mtok' then unit_price_usd end)
+            as cache_write_token_usd,
+        max(case when price_key = 'requests_kcount' then unit_price_usd end) as request_usd
+    from band_key_prices
+    group by price_source, provider_id, model_id, price_index, band_start, band_end
+
+),
+
+costed as (
+
+    select
+        call_conditions.model_call_id,
+        call_conditions.price_provider_id,
+        call_conditions.price_model_id,
+        call_conditions.price_source,
+        call_conditions.loaded_at,
+        case
+            when call_conditions.price_source is not null then
+                -- input tokens not priced as cache reads or writes
+                coalesce(
+                    (
+                        call_conditions.input_tokens
+                        - case
+                            when band_prices.cache_read_token_usd is not null
+                                then call_conditions.cached_tokens
+                            else 0
+                        end
+                        - case
+                            when band_prices.cache_write_token_usd is not null
+                                then call_conditions.cache_write_tokens
+                            else 0
+                        end
+                    ) * band_prices.input_token_usd,
+                    cast(0 as decimal(38, 24))
+                )
+                + coalesce(
+                    call_conditions.output_tokens * band_prices.output_token_usd,
+                    cast(0 as decimal(38, 24))
+                )
+                + coalesce(
+                    call_conditions.cached_tokens * band_prices.cache_read_token_usd,
+                    cast(0 as decimal(38, 24))
+                )
+                + coalesce(
+                    call_conditions.cache_write_tokens * band_prices.cache_write_token_usd,
+                    cast(0 as decimal(38, 24))
+                )
+                + coalesce(band_prices.request_usd, cast(0 as decimal(38, 24)))
+        end as cost_usd
+    from call_conditions
+    -- a tier applies once input tokens EXCEED its start: input in (band_start, band_end]
+    left join band_prices
+        on call_conditions.price_source = band_prices.price_source
+        and call_conditions.condition_provider_id = band_prices.provider_id
+        and call_conditions.condition_model_id = band_prices.model_id
+        and call_conditions.price_index = band_prices.price_index
+        and call_conditions.input_tokens > band_prices.band_start
+        and (band_prices.band_end is null or call_conditions.input_tokens <= band_prices.band_end)
+
+)
+
+select
+    costed.model_call_id,
+    costed.price_provider_id,
+    costed.price_model_id,
+    case when costed.price_source is null then 'unpriced' else 'priced' end as price_status,
+    cast(costed.cost_usd as decimal(38, 24)) as cost_usd,
+    price_book.price_book_version,
+    costed.price_source,
+    costed.loaded_at
+from costed
+cross join price_book

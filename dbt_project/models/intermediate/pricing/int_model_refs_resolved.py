@@ -1,0 +1,60 @@
+"""Resolve producers' (provider, model) strings to genai-prices models, with its own resolver.
+
+One row per distinct (provider, model) pair of stg_lake__model_calls. genai-prices matches
+model strings with per-model rules (equals, starts_with, regex, ...), falls back across
+providers (Azure serves OpenAI's models, Google serves Anthropic's, ...), normalises compact
+dates and understands LiteLLM's `provider/model` refs; re-implementing that in SQL would drift,
+so this model calls `DataSnapshot.find_provider_model`, the function `calc_price` uses.
+
+`price_provider_id` is the provider that lists the model in genai-prices (openai for an Azure
+call of gpt-4o), which is how the price book is keyed. Unknown pairs get NULL ids.
+"""
+
+import genai_prices
+import pyarrow as pa
+from genai_prices import data_snapshot
+
+SCHEMA = pa.schema(
+    [
+        ("provider", pa.string()),
+        ("model", pa.string()),
+        ("price_provider_id", pa.string()),
+        ("price_model_id", pa.string()),
+    ]
+)
+
+
+def resolve(snapshot, owners, provider, model):
+    """(price_provider_id, price_model_id) as genai-prices resolves them, or (None, None)."""
+    if not provider or not model:
+        return None, None
+    try:
+        _, info = snapshot.find_provider_model(model, None, provider, None)
+    except LookupError:
+        return None, None
+    return owners[id(info)], info.id
+
+
+def model(dbt, session):
+    dbt.config(materialized="table")
+    ((book_version,),) = dbt.ref("price_book_source").project("package_version").fetchall()
+    if book_version != genai_prices.__version__:
+        raise RuntimeError(
+            f"the price book seeds were exported from genai-prices {book_version} but "
+            f"{genai_prices.__version__} is installed; install the pinned version or run "
+            "`agentops-wh pricebook export` and commit the seeds"
+        )
+    snapshot = data_snapshot.get_snapshot()
+    owners = {id(info): p.id for p in snapshot.providers for info in p.models}
+    pairs = dbt.ref("stg_lake__model_calls").project("provider, model").distinct().fetchall()
+    rows = sorted(pairs, key=lambda pair: (pair[0] or "", pair[1] or ""))
+    resolved = [resolve(snapshot, owners, provider, model) for provider, model in rows]
+    return pa.table(
+        [
+            [provider for provider, _ in rows],
+            [model for _, model in rows],
+            [ids[0] for ids in resolved],
+            [ids[1] for ids in resolved],
+        ],
+        schema=SCHEMA,
+    )

@@ -1,0 +1,22 @@
+{%- set reprice_all = price_book_changed(ref('int_price_book_version')) -%}
+{{
+    config(
+        materialized='incremental',
+        incremental_strategy='delete+insert',
+        unique_key='hour_start',
+        on_schema_change='fail',
+    )
+}}
+
+with rollup as (
+
+    {{ usage_rollup('hour', reprice_all) }}
+
+)
+
+select
+    usage_bucket_id,
+    bucket as hour_start,
+    cast(timezone('UTC', bucket) as date) as usage_date,
+    * exclude (usage_bucket_id, bucket)
+from rollup

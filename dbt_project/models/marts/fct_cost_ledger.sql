@@ -1,0 +1,158 @@
+{#- The cost ledger: one row per ledger entry, append-only. Each build appends, per model call,
+    the difference between its price under the current price book (int_model_calls_priced)
+    and what the ledger already holds for it, so the sum of a call's entries is always its
+    current price:
+
+    - `usage`    the first priced booking of a call (also when a call booked unpriced later
+                 gets a price, e.g. from a new override);
+    - `unpriced` the first booking of a call without a price: NULL cost, never 0;
+    - `reprice`  the price book changed: the delta (a reversal down to 0 if the call lost its
+                 price).
+
+    New calls are those without an entry yet (race-free, unlike a load-time watermark: a load
+    that commits during a build is simply booked by the next one). Calls already booked are
+    re-checked only when the price book version differs from the last booking's. A rebuild
+    with nothing new appends nothing. `full_refresh=false`: a full refresh must not wipe
+    finance's history; drop the table on purpose if it really has to go. -#}
+{{
+    config(
+        materialized='incremental',
+        incremental_strategy='append',
+        on_schema_change='fail',
+        full_refresh=false,
+    )
+}}
+
+with
+
+calls as (
+
+    select
+        model_call_id,
+        run_id,
+        tenant_id,
+        workspace_id,
+        project_id,
+        agent_id,
+        workflow_id,
+        provider,
+        model,
+        occurred_at
+    from {{ ref('stg_lake__model_calls') }}
+
+),
+
+priced as (
+
+    select model_call_id, cost_usd, price_book_version
+    from {{ ref('int_model_calls_priced') }}
+
+),
+
+price_book as (
+
+    select price_book_version from {{ ref('int_price_book_version') }}
+
+),
+
+ledger as (
+
+    {% if is_incremental() %}
+    select model_call_id, cost_usd, price_book_version, booked_at from {{ this }}
+    {% else %}
+    select
+        cast(null as varchar) as model_call_id,
+        cast(null as decimal(38, 24)) as cost_usd,
+        cast(null as varchar) as price_book_version,
+        cast(null as timestamptz) as booked_at
+    where false
+    {% endif %}
+
+),
+
+last_booking as (
+
+    select price_book_version
+    from ledger
+    order by booked_at desc
+    limit 1
+
+),
+
+-- Calls without an entry yet, and every call when the price book changed since the last
+-- booking (the ledger is empty on the first build, which counts as a change).
+candidates as (
+
+    select priced.model_call_id, priced.cost_usd, priced.price_book_version
+    from priced
+    where
+        (select price_book_version from price_book)
+        is distinct from (select price_book_version from last_booking)
+        or not exists (
+            select 1 from ledger where ledger.model_call_id = priced.model_call_id
+        )
+
+),
+
+booked as (
+
+    select
+        model_call_id,
+        sum(cost_usd) as booked_cost_usd,
+        count(*) as entry_count
+    from ledger
+    where model_call_id in (select model_call_id from candidates)
+    group by model_call_id
+
+),
+
+entries as (
+
+    select
+        candidates.model_call_id,
+        candidates.price_book_version,
+        coalesce(booked.entry_count, 0) + 1 as entry_sequence,
+        case
+            when booked.model_call_id is null and candidates.cost_usd is null then 'unpriced'
+            when booked.model_call_id is null then 'usage'
+            -- booked unpriced so far, priced now
+            when booked.booked_cost_usd is null and candidates.cost_usd is not null then 'usage'
+            when
+                booked.booked_cost_usd is not null
+                and coalesce(candidates.cost_usd, 0) <> booked.booked_cost_usd
+                then 'reprice'
+        end as reason,
+        case
+            when booked.booked_cost_usd is null then candidates.cost_usd
+            else coalesce(candidates.cost_usd, 0) - booked.booked_cost_usd
+        end as entry_cost_usd
+    from candidates
+    left join booked
+        on candidates.model_call_id = booked.model_call_id
+
+)
+
+select
+    {{ pricing_sha256(
+        "concat_ws('|', entries.model_call_id, entries.price_book_version, entries.reason, "
+        ~ "cast(entries.entry_sequence as varchar))"
+    ) }} as ledger_entry_id,
+    entries.model_call_id,
+    calls.run_id,
+    calls.tenant_id,
+    calls.workspace_id,
+    calls.project_id,
+    calls.agent_id,
+    calls.workflow_id,
+    calls.provider,
+    calls.model,
+    calls.occurred_at,
+    cast(entries.entry_cost_usd as decimal(38, 24)) as cost_usd,
+    'USD' as currency,
+    entries.reason,
+    entries.price_book_version,
+    cast('{{ run_started_at.strftime("%Y-%m-%d %H:%M:%S.%f") }}+00' as timestamptz) as booked_at
+from entries
+inner join calls
+    on entries.model_call_id = calls.model_call_id
+where entries.reason is not null

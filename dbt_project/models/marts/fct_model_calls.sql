@@ -1,0 +1,84 @@
+{#- One row per model call, priced. Incremental on loaded_at; when the price book changes
+    (new genai-prices release or an edited override) every call is repriced. -#}
+{%- set reprice_all = price_book_changed(ref('int_price_book_version')) -%}
+{{
+    config(
+        materialized='incremental',
+        incremental_strategy='delete+insert',
+        unique_key='model_call_id',
+        on_schema_change='fail',
+    )
+}}
+
+with
+
+calls as (
+
+    select * from {{ ref('stg_lake__model_calls') }}
+    {% if is_incremental() and not reprice_all %}
+    where built_at > {{ last_built_at() }}
+    {% endif %}
+
+),
+
+priced as (
+
+    select * from {{ ref('int_model_calls_priced') }}
+
+),
+
+price_book as (
+
+    select price_book_version from {{ ref('int_price_book_version') }}
+
+),
+
+final as (
+
+    select
+        calls.model_call_id,
+        calls.event_id,
+        calls.run_id,
+        calls.step_id,
+        calls.tenant_id,
+        calls.workspace_id,
+        calls.project_id,
+        calls.agent_id,
+        calls.workflow_id,
+        calls.trace_id,
+        calls.span_id,
+        calls.parent_span_id,
+        calls.request_id,
+        calls.provider,
+        calls.model,
+        priced.price_provider_id,
+        priced.price_model_id,
+        calls.is_failed,
+        calls.error_code,
+        calls.error_type,
+        calls.error_message,
+        calls.occurred_at,
+        cast(timezone('UTC', calls.occurred_at) as date) as call_date,
+        calls.latency_ms,
+        calls.input_tokens,
+        calls.output_tokens,
+        calls.cached_tokens,
+        calls.cache_write_tokens,
+        calls.reasoning_tokens,
+        calls.input_tokens + calls.output_tokens as total_tokens,
+        cast(priced.cost_usd as decimal(38, 24)) as cost_usd,
+        coalesce(priced.price_status, 'unpriced') as price_status,
+        coalesce(priced.price_book_version, price_book.price_book_version)
+            as price_book_version,
+        calls.reported_cost_usd,
+        calls.loaded_at,
+        {{ build_stamp() }} as built_at
+
+    from calls
+    left join priced
+        on calls.model_call_id = priced.model_call_id
+    cross join price_book
+
+)
+
+select * from final

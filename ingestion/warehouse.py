@@ -1,0 +1,311 @@
+"""`agentops-wh build`: run the dbt project, then publish a fresh read-only warehouse.
+
+dbt writes to a build database, `$AGENTOPS_DATA_DIR/build/warehouse_build.duckdb`, that no
+reader ever opens. After a successful `dbt build` the build database is checkpointed, copied
+next to `$AGENTOPS_DATA_DIR/warehouse.duckdb` under a temporary name, fsynced and atomically
+renamed over it. So:
+
+- a reader opening `warehouse.duckdb` gets either the previous or the new warehouse, whole;
+  a reader that already had the old file open keeps reading its snapshot (the rename does not
+  touch the old inode);
+- readers never hold the build database's lock, so a reader never blocks a build, and the
+  build never writes to the file readers open, so a build never breaks a reader;
+- a failed build publishes nothing: the previous warehouse stays in place.
+
+`CHECKPOINT` before the copy matters: DuckDB keeps recent changes in a write-ahead log next to
+the file, and a copy of the file alone would miss them.
+
+dbt unit tests (model logic on mocked inputs) are left out of a publishing build, as dbt
+recommends for production: they test the code, not the data, and the test suite runs them
+(`run_unit_tests`). Data tests (keys, relationships, accepted values, contracts) run on
+every build, and a failing one stops the publish.
+
+dbt runs in a subprocess: each build gets its own environment (`AGENTOPS_DATA_DIR`), and
+dbt-duckdb, which keeps its connection open for the life of the process, releases the build
+database when the subprocess ends. Builds of one data directory are serialized by a lock file.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import fcntl
+import json
+import os
+import shutil
+import subprocess
+import sys
+import time
+from collections import Counter
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from ingestion.settings import DBT_PROJECT_DIR, warehouse_path
+from ingestion.settings import data_dir as default_data_dir
+
+BUILD_DB_NAME = "warehouse_build.duckdb"
+_COPY_CHUNK = 16 * 1024 * 1024
+
+
+class BuildError(Exception):
+    """A build that could not run at all (as opposed to one whose models or tests failed)."""
+
+
+@dataclass
+class BuildResult:
+    """What a build did: dbt's outcome per node, timings, and where it published."""
+
+    success: bool
+    data_dir: Path
+    build_path: Path
+    published_path: Path | None
+    full_refresh: bool
+    seconds: float
+    dbt_seconds: float
+    publish_seconds: float
+    statuses: dict[str, int] = field(default_factory=dict)  # dbt status -> node count
+    failures: list[str] = field(default_factory=list)  # "node: message" of every failed node
+    returncode: int = 0
+    output_tail: str = ""
+
+    def summary(self) -> str:
+        counts = ", ".join(f"{n} {status}" for status, n in sorted(self.statuses.items()))
+        kind = "full refresh" if self.full_refresh else "incremental"
+        head = f"dbt build ({kind}) {'succeeded' if self.success else 'FAILED'}"
+        lines = [f"{head} in {self.dbt_seconds:.1f}s: {counts or 'no nodes'}"]
+        if self.published_path is not None:
+            lines.append(f"published {self.published_path} in {self.publish_seconds:.2f}s")
+        else:
+            lines.append("nothing published; the previous warehouse (if any) is unchanged")
+        lines += [f"  {f}" for f in self.failures]
+        return "\n".join(lines)
+
+
+def build_db_path(base: Path) -> Path:
+    """The database dbt writes to (profiles.yml computes the same path)."""
+    return base / "build" / BUILD_DB_NAME
+
+
+@contextlib.contextmanager
+def _build_lock(base: Path) -> Iterator[None]:
+    lock_path = base / "build" / ".lock"
+    with open(lock_path, "a+") as fh:
+        fcntl.flock(fh, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(fh, fcntl.LOCK_UN)
+
+
+def dbt_command(
+    base: Path,
+    *,
+    full_refresh: bool = False,
+    select: str | None = None,
+    dbt_vars: dict[str, Any] | None = None,
+    command: str = "build",
+    unit_tests: bool = False,
+) -> list[str]:
+    """The dbt invocation of a build, as a subprocess argument list."""
+    args = [
+        sys.executable,
+        "-c",
+        "import sys; from dbt.cli.main import cli; sys.exit(cli())",
+        command,
+        "--project-dir",
+        str(DBT_PROJECT_DIR),
+        "--profiles-dir",
+        str(DBT_PROJECT_DIR),
+        # Per data directory: the profile depends on AGENTOPS_DATA_DIR, so a shared target
+        # would lose partial parsing at every switch, and two builds would clobber each other.
+        "--target-path",
+        str(base / "build" / "target"),
+        "--log-path",
+        str(base / "build" / "logs"),
+    ]
+    if full_refresh:
+        args.append("--full-refresh")
+    if command == "build" and not unit_tests:
+        args += ["--exclude-resource-type", "unit_test"]
+    if select:
+        args += ["--select", select]
+    if dbt_vars:
+        args += ["--vars", json.dumps(dbt_vars)]
+    return args
+
+
+def _read_run_results(base: Path) -> tuple[dict[str, int], list[str]]:
+    path = base / "build" / "target" / "run_results.json"
+    if not path.exists():
+        return {}, []
+    results = json.loads(path.read_text()).get("results", [])
+    statuses = Counter(r["status"] for r in results)
+    failures = [
+        f"{r['unique_id']}: {(r.get('message') or r['status']).strip()}"
+        for r in results
+        if r["status"] in ("error", "fail", "runtime error")
+    ]
+    return dict(statuses), failures
+
+
+def publish(build_path: Path, dest: Path) -> None:
+    """Checkpoint the build database and atomically replace `dest` with a copy of it."""
+    import duckdb
+
+    con = duckdb.connect(str(build_path))
+    try:
+        con.execute("CHECKPOINT")
+    finally:
+        con.close()
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    tmp = dest.parent / f".tmp-{dest.name}.{os.getpid()}"
+    try:
+        with open(build_path, "rb") as src, open(tmp, "wb") as dst:
+            shutil.copyfileobj(src, dst, _COPY_CHUNK)
+            dst.flush()
+            os.fsync(dst.fileno())
+        os.replace(tmp, dest)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
+    fd = os.open(dest.parent, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def _invoke(base: Path, cmd: list[str]) -> tuple[subprocess.CompletedProcess, float]:
+    env = dict(os.environ, AGENTOPS_DATA_DIR=str(base), DBT_SEND_ANONYMOUS_USAGE_STATS="false")
+    (base / "build" / "target" / "run_results.json").unlink(missing_ok=True)
+    t0 = time.perf_counter()
+    try:
+        proc = subprocess.run(
+            cmd, env=env, cwd=DBT_PROJECT_DIR, capture_output=True, text=True, check=False
+        )
+    except OSError as exc:
+        raise BuildError(f"could not start dbt ({exc}); is dbt-duckdb installed?") from exc
+    return proc, time.perf_counter() - t0
+
+
+def build(
+    data_dir: Path | str | None = None,
+    full_refresh: bool = False,
+    *,
+    select: str | None = None,
+    dbt_vars: dict[str, Any] | None = None,
+    publish_result: bool = True,
+) -> BuildResult:
+    """Run `dbt build` on the lake under `data_dir` and publish the warehouse if it succeeds."""
+    started = time.perf_counter()
+    base = Path(data_dir).resolve() if data_dir is not None else default_data_dir()
+    (base / "build").mkdir(parents=True, exist_ok=True)
+    cmd = dbt_command(base, full_refresh=full_refresh, select=select, dbt_vars=dbt_vars)
+    with _build_lock(base):
+        proc, dbt_seconds = _invoke(base, cmd)
+        statuses, failures = _read_run_results(base)
+        success = proc.returncode == 0
+        if not success and not failures:
+            failures = [f"dbt exited with code {proc.returncode}; see the output below"]
+        published: Path | None = None
+        t1 = time.perf_counter()
+        if success and publish_result:
+            published = warehouse_path(base)
+            publish(build_db_path(base), published)
+        publish_seconds = time.perf_counter() - t1 if published else 0.0
+    return _result(
+        base,
+        proc,
+        success,
+        full_refresh,
+        started,
+        dbt_seconds,
+        statuses,
+        failures,
+        published,
+        publish_seconds,
+    )
+
+
+def run_unit_tests(
+    data_dir: Path | str | None = None, *, dbt_vars: dict[str, Any] | None = None
+) -> BuildResult:
+    """Run the dbt unit tests against the build database of `data_dir`; publishes nothing.
+
+    Needs one build first: dbt reads the columns of the mocked inputs from their tables.
+    """
+    started = time.perf_counter()
+    base = Path(data_dir).resolve() if data_dir is not None else default_data_dir()
+    # Same vars as the builds, or dbt re-parses the whole project.
+    cmd = dbt_command(base, select="test_type:unit", command="test", dbt_vars=dbt_vars)
+    with _build_lock(base):
+        proc, dbt_seconds = _invoke(base, cmd)
+    statuses, failures = _read_run_results(base)
+    success = proc.returncode == 0
+    return _result(base, proc, success, False, started, dbt_seconds, statuses, failures, None, 0)
+
+
+def _result(
+    base: Path,
+    proc: subprocess.CompletedProcess,
+    success: bool,
+    full_refresh: bool,
+    started: float,
+    dbt_seconds: float,
+    statuses: dict[str, int],
+    failures: list[str],
+    published: Path | None,
+    publish_seconds: float,
+) -> BuildResult:
+    output = (proc.stdout or "") + (proc.stderr or "")
+    return BuildResult(
+        success=success,
+        data_dir=base,
+        build_path=build_db_path(base),
+        published_path=published,
+        full_refresh=full_refresh,
+        seconds=time.perf_counter() - started,
+        dbt_seconds=dbt_seconds,
+        publish_seconds=publish_seconds,
+        statuses=statuses,
+        failures=failures,
+        returncode=proc.returncode,
+        output_tail="\n".join(output.splitlines()[-40:]),
+    )
+
+
+def _cmd_build(args: argparse.Namespace) -> int:
+    try:
+        result = build(full_refresh=args.full_refresh, select=args.select)
+    except BuildError as exc:
+        print(f"agentops-wh build: error: {exc}", file=sys.stderr)
+        return 2
+    print(result.summary())
+    if not result.success:
+        if not result.statuses:
+            print(result.output_tail, file=sys.stderr)
+        print(
+            f"agentops-wh build: dbt failed; logs in {result.data_dir / 'build' / 'logs'}",
+            file=sys.stderr,
+        )
+        return 1
+    return 0
+
+
+def register(sub: Any) -> None:
+    p = sub.add_parser(
+        "build",
+        help="run the dbt project and publish a fresh read-only warehouse",
+        description="Run `dbt build` on the lake under $AGENTOPS_DATA_DIR into the build "
+        "database, then publish it atomically as $AGENTOPS_DATA_DIR/warehouse.duckdb. "
+        "A failed build publishes nothing.",
+    )
+    p.add_argument(
+        "--full-refresh",
+        action="store_true",
+        help="rebuild incremental models from the whole lake (the cost ledger is kept)",
+    )
+    p.add_argument("--select", "-s", default=None, metavar="SELECTOR", help="dbt node selection")
+    p.set_defaults(func=_cmd_build)

@@ -1,0 +1,1 @@
+"""Budget, forecast and reliability alerts: rules (pure), the outbox, delivery."""

@@ -1,0 +1,149 @@
+"""Reading what the alerts need from the published warehouse (a read-only DuckDB connection).
+
+The query results become the plain rows of `rules.py`; resolving which tenant a budget's
+scope belongs to is a pure function over the usage dimensions, tested on its own.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from datetime import UTC, datetime, timedelta
+from decimal import Decimal
+
+import duckdb
+
+from orchestration.alerts.rules import ALL, BudgetPeriod, WorkflowHealth
+
+Dims = tuple[str, str, str, str]  # tenant_id, workspace_id, project_id, agent_id
+
+_BUDGET_SQL = """
+select
+    budget_id, scope, scope_id, period, period_kind, period_start, period_end, as_of,
+    limit_usd, spend_usd, pct_used, coalesce(thresholds_crossed, []) as thresholds_crossed,
+    forecast_usd, elapsed_fraction, enforcement, coalesce(destination, '') as destination
+from marts.budget_status
+order by budget_id, period_start
+"""
+
+_DIMS_SQL = """
+select distinct tenant_id, workspace_id, project_id, agent_id
+from marts.agg_usage_hourly
+where hour_start >= ?
+"""
+
+# Failed runs come from fct_runs: agg_usage_hourly's `failures` counts every failed event
+# (steps, model and tool calls too), not failed runs.
+_HEALTH_SQL = """
+select
+    tenant_id,
+    case when count(distinct workspace_id) = 1 then any_value(workspace_id) else '*' end,
+    case when count(distinct project_id) = 1 then any_value(project_id) else '*' end,
+    workflow_id,
+    count(*) as ended_runs,
+    count(*) filter (where run_status = 'failed') as failed_runs
+from marts.fct_runs
+where is_ended
+    and workflow_id is not null
+    and ended_at > ? and ended_at <= ?
+group by tenant_id, workflow_id
+order by tenant_id, workflow_id
+"""
+
+
+def _utc(ts: datetime) -> datetime:
+    return ts.astimezone(UTC) if ts.tzinfo else ts.replace(tzinfo=UTC)
+
+
+def _has_table(con: duckdb.DuckDBPyConnection, schema: str, table: str) -> bool:
+    row = con.execute(
+        "select count(*) from information_schema.tables where table_schema = ? and table_name = ?",
+        [schema, table],
+    ).fetchone()
+    return bool(row and row[0])
+
+
+def scope_tenant(scope: str, scope_id: str, dims: Iterable[Dims]) -> tuple[str, str, str]:
+    """Tenant, workspace and project a budget scope belongs to; '*' where the scope spans
+    several (a tenant budget covers all its workspaces) or usage does not tell."""
+    column = {"tenant": 0, "workspace": 1, "project": 2, "agent": 3}.get(scope)
+    if column is None:
+        return (ALL, ALL, ALL)
+    matches = {d[:3] for d in dims if d[column] == scope_id}
+    if scope == "tenant":
+        return (scope_id, ALL, ALL)
+    tenants = {m[0] for m in matches}
+    workspaces = {m[1] for m in matches}
+    projects = {m[2] for m in matches}
+    tenant = tenants.pop() if len(tenants) == 1 else ALL
+    if scope == "workspace":
+        return (tenant, scope_id, ALL)
+    workspace = workspaces.pop() if len(workspaces) == 1 else ALL
+    if scope == "project":
+        return (tenant, workspace, scope_id)
+    project = projects.pop() if len(projects) == 1 else ALL
+    return (tenant, workspace, project)
+
+
+def read_budget_periods(con: duckdb.DuckDBPyConnection) -> list[BudgetPeriod]:
+    """Every row of marts.budget_status (current and previous periods of each budget)."""
+    if not _has_table(con, "marts", "budget_status"):
+        return []
+    rows = con.execute(_BUDGET_SQL).fetchall()
+    dims: list[Dims] = []
+    if rows and _has_table(con, "marts", "agg_usage_hourly"):
+        since = min(_utc(r[5]) for r in rows)
+        dims = [tuple(d) for d in con.execute(_DIMS_SQL, [since]).fetchall()]  # type: ignore[misc]
+    out: list[BudgetPeriod] = []
+    for r in rows:
+        (budget_id, scope, scope_id, period, kind, start, end, as_of, limit_usd, spend_usd,
+         pct_used, crossed, forecast_usd, elapsed, enforcement, destination) = r  # fmt: skip
+        out.append(
+            BudgetPeriod(
+                budget_id=budget_id,
+                scope=scope,
+                scope_id=scope_id,
+                period=period,
+                period_kind=kind,
+                period_start=_utc(start),
+                period_end=_utc(end),
+                as_of=_utc(as_of),
+                limit_usd=Decimal(limit_usd),
+                spend_usd=Decimal(spend_usd or 0),
+                pct_used=None if pct_used is None else float(pct_used),
+                thresholds_crossed=tuple(float(t) for t in crossed),
+                forecast_usd=None if forecast_usd is None else Decimal(forecast_usd),
+                elapsed_fraction=float(elapsed or 0.0),
+                enforcement=enforcement,
+                destination=destination,
+                tenant=scope_tenant(scope, scope_id, dims),
+            )
+        )
+    return out
+
+
+def warehouse_as_of(con: duckdb.DuckDBPyConnection, fallback: datetime) -> datetime:
+    """The instant the published build computed budgets for (its `as_of`), else `fallback`."""
+    if _has_table(con, "marts", "budget_status"):
+        row = con.execute("select max(as_of) from marts.budget_status").fetchone()
+        if row and row[0] is not None:
+            return _utc(row[0])
+    return fallback
+
+
+def read_workflow_health(con: duckdb.DuckDBPyConnection, as_of: datetime) -> list[WorkflowHealth]:
+    """Per tenant and workflow: runs that ended in the hour up to `as_of`, and failed ones."""
+    if not _has_table(con, "marts", "fct_runs"):
+        return []
+    rows = con.execute(_HEALTH_SQL, [as_of - timedelta(hours=1), as_of]).fetchall()
+    return [
+        WorkflowHealth(
+            tenant_id=t,
+            workspace_id=w,
+            project_id=p,
+            workflow_id=wf,
+            ended_runs=int(n),
+            failed_runs=int(f),
+            as_of=as_of,
+        )  # fmt: skip
+        for t, w, p, wf, n, f in rows
+    ]

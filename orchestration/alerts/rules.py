@@ -1,0 +1,515 @@
+"""Which alerts to raise, their dedupe keys, how they group into messages: pure functions.
+
+Nothing here touches a file, a socket or a clock; the sensor and the delivery op pass in the
+rows they read, the keys the outbox already holds and the time. Three kinds of alert:
+
+- `budget_threshold`: a budget period's spend crossed one of its thresholds (percent of the
+  limit). One alert per (budget_id, period_start, threshold), keyed exactly as dbt's
+  `budget_alert_dedupe_key` macro keys it, so fct_alerts and the outbox agree.
+- `budget_forecast`: the current period's straight-line forecast exceeds the limit while no
+  threshold is crossed yet ("on track to exceed"); once per budget period.
+- `workflow_failure_rate`: the failed share of a workflow's runs that ended in the last hour
+  is above a level, with a minimum number of runs; once per workflow and clock hour.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from decimal import ROUND_HALF_EVEN, Decimal
+from typing import Any
+from urllib.parse import urlencode
+
+import orjson
+
+BUDGET_THRESHOLD = "budget_threshold"
+BUDGET_FORECAST = "budget_forecast"
+WORKFLOW_FAILURE_RATE = "workflow_failure_rate"
+
+# Who the alert events belong to when a budget covers more than one workspace or project.
+ALL = "*"
+ALERTS_AGENT_ID = "agentops-alerts"
+# Slack allows 50 blocks per message; a digest lists at most this many alerts in full.
+MAX_DIGEST_SECTIONS = 40
+
+
+@dataclass(frozen=True)
+class BudgetPeriod:
+    """One row of `marts.budget_status`: the columns the budget alerts use."""
+
+    budget_id: str
+    scope: str
+    scope_id: str
+    period: str
+    period_kind: str  # 'current' or 'previous'
+    period_start: datetime
+    period_end: datetime
+    as_of: datetime
+    limit_usd: Decimal
+    spend_usd: Decimal
+    pct_used: float | None
+    thresholds_crossed: tuple[float, ...]
+    forecast_usd: Decimal | None
+    elapsed_fraction: float
+    enforcement: str
+    destination: str
+    # Tenant, workspace and project the budget's scope belongs to ('*' for "all of them").
+    tenant: tuple[str, str, str] = (ALL, ALL, ALL)
+
+
+@dataclass(frozen=True)
+class WorkflowHealth:
+    """Runs of one workflow that ended in the hour before `as_of`, and how many failed."""
+
+    tenant_id: str
+    workspace_id: str
+    project_id: str
+    workflow_id: str
+    ended_runs: int
+    failed_runs: int
+    as_of: datetime
+
+    @property
+    def failure_rate(self) -> float:
+        return self.failed_runs / self.ended_runs if self.ended_runs else 0.0
+
+
+@dataclass(frozen=True)
+class Alert:
+    """One alert: its dedupe key (the outbox's unique key) and what the message says.
+
+    `facts` holds JSON values only (money as decimal strings) so it round-trips through the
+    outbox unchanged; `threshold` and `current_value` are percents.
+    """
+
+    dedupe_key: str
+    alert_id: str
+    alert_type: str
+    destination: str
+    threshold: float
+    current_value: float
+    facts: Mapping[str, Any]
+
+    def to_json(self) -> bytes:
+        return orjson.dumps(
+            {
+                "dedupe_key": self.dedupe_key,
+                "alert_id": self.alert_id,
+                "alert_type": self.alert_type,
+                "destination": self.destination,
+                "threshold": self.threshold,
+                "current_value": self.current_value,
+                "facts": dict(self.facts),
+            },
+            option=orjson.OPT_SORT_KEYS,
+        )
+
+    @classmethod
+    def from_json(cls, raw: bytes | str) -> Alert:
+        d = orjson.loads(raw)
+        return cls(
+            dedupe_key=d["dedupe_key"],
+            alert_id=d["alert_id"],
+            alert_type=d["alert_type"],
+            destination=d["destination"],
+            threshold=float(d["threshold"]),
+            current_value=float(d["current_value"]),
+            facts=d["facts"],
+        )
+
+
+# --- keys ---------------------------------------------------------------------------------
+
+
+def iso_utc(ts: datetime) -> str:
+    """`2026-11-25T00:00:00Z`: the timestamp format of dedupe keys and events."""
+    if ts.tzinfo is None:
+        raise ValueError(f"{ts!r} has no time zone; pass UTC timestamps")
+    return ts.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def _threshold_text(threshold: float) -> str:
+    # As dbt's macro: whole numbers without a decimal point.
+    return str(int(threshold)) if float(threshold).is_integer() else repr(float(threshold))
+
+
+def budget_alert_key(budget_id: str, period_start: datetime, threshold: float) -> str:
+    """The dedupe key of a threshold alert; equals dbt's `budget_alert_dedupe_key`."""
+    return f"budget:{budget_id}:{iso_utc(period_start)}:{_threshold_text(threshold)}"
+
+
+def forecast_alert_id(budget_id: str, period_start: datetime) -> str:
+    return f"forecast:{budget_id}:{iso_utc(period_start)}"
+
+
+def reliability_alert_id(tenant_id: str, workflow_id: str, hour_start: datetime) -> str:
+    return f"reliability:{tenant_id}:{workflow_id}:{iso_utc(hour_start)}"
+
+
+def emitted_alert_key(alert_id: str) -> str:
+    """The dedupe key fct_alerts gives an `alert.emitted` event: `alert:<alert_id>`."""
+    return f"alert:{alert_id}"
+
+
+def hour_start(ts: datetime) -> datetime:
+    return ts.astimezone(UTC).replace(minute=0, second=0, microsecond=0)
+
+
+def short_hash(text: str, nbytes: int = 8) -> str:
+    return hashlib.blake2b(text.encode(), digest_size=nbytes).hexdigest()
+
+
+# --- which alerts are new -----------------------------------------------------------------
+
+
+def newly_crossed(row: BudgetPeriod, known_keys: Iterable[str]) -> list[float]:
+    """Thresholds the period has crossed that have no alert yet, lowest first."""
+    known = set(known_keys)
+    return [
+        t
+        for t in sorted(set(row.thresholds_crossed))
+        if budget_alert_key(row.budget_id, row.period_start, t) not in known
+    ]
+
+
+def _money(value: Decimal | None) -> str | None:
+    return None if value is None else format(value.normalize(), "f")
+
+
+def _budget_facts(row: BudgetPeriod) -> dict[str, Any]:
+    return {
+        "budget_id": row.budget_id,
+        "scope": row.scope,
+        "scope_id": row.scope_id,
+        "period": row.period,
+        "period_kind": row.period_kind,
+        "period_start": iso_utc(row.period_start),
+        "period_end": iso_utc(row.period_end),
+        "as_of": iso_utc(row.as_of),
+        "limit_usd": _money(row.limit_usd),
+        "spend_usd": _money(row.spend_usd),
+        "pct_used": row.pct_used,
+        "forecast_usd": _money(row.forecast_usd),
+        "elapsed_fraction": row.elapsed_fraction,
+        "enforcement": row.enforcement,
+        "tenant": list(row.tenant),
+    }
+
+
+def threshold_alerts(rows: Iterable[BudgetPeriod], known_keys: Iterable[str]) -> list[Alert]:
+    """One alert per threshold newly crossed in a budget period."""
+    known = set(known_keys)
+    out: list[Alert] = []
+    for row in rows:
+        for t in newly_crossed(row, known):
+            key = budget_alert_key(row.budget_id, row.period_start, t)
+            out.append(
+                Alert(
+                    dedupe_key=key,
+                    alert_id=key,
+                    alert_type=BUDGET_THRESHOLD,
+                    destination=row.destination,
+                    threshold=float(t),
+                    current_value=max(0.0, float(row.pct_used or 0.0)),
+                    facts=_budget_facts(row),
+                )
+            )
+    return out
+
+
+def forecast_alerts(
+    rows: Iterable[BudgetPeriod], known_keys: Iterable[str], min_elapsed: float
+) -> list[Alert]:
+    """ "On track to exceed": the current period's forecast is over the limit, no threshold
+    is crossed yet and at least `min_elapsed` of the period has passed; once per period."""
+    known = set(known_keys)
+    out: list[Alert] = []
+    for row in rows:
+        if (
+            row.period_kind != "current"
+            or row.thresholds_crossed
+            or row.limit_usd <= 0
+            or row.forecast_usd is None
+            or row.forecast_usd <= row.limit_usd
+            or row.elapsed_fraction < min_elapsed
+        ):
+            continue
+        alert_id = forecast_alert_id(row.budget_id, row.period_start)
+        key = emitted_alert_key(alert_id)
+        if key in known:
+            continue
+        forecast_pct = float(row.forecast_usd * 100 / row.limit_usd)
+        out.append(
+            Alert(
+                dedupe_key=key,
+                alert_id=alert_id,
+                alert_type=BUDGET_FORECAST,
+                destination=row.destination,
+                threshold=100.0,
+                current_value=forecast_pct,
+                facts=_budget_facts(row),
+            )
+        )
+    return out
+
+
+def reliability_alerts(
+    health: Iterable[WorkflowHealth],
+    known_keys: Iterable[str],
+    *,
+    failure_rate: float,
+    min_runs: int,
+    destination: str,
+) -> list[Alert]:
+    """Workflows whose failed share of runs ended in the last hour exceeds `failure_rate`
+    (with at least `min_runs` ended runs); once per workflow and clock hour of `as_of`."""
+    known = set(known_keys)
+    out: list[Alert] = []
+    for h in health:
+        if h.ended_runs < max(1, min_runs) or h.failure_rate <= failure_rate:
+            continue
+        alert_id = reliability_alert_id(h.tenant_id, h.workflow_id, hour_start(h.as_of))
+        key = emitted_alert_key(alert_id)
+        if key in known:
+            continue
+        out.append(
+            Alert(
+                dedupe_key=key,
+                alert_id=alert_id,
+                alert_type=WORKFLOW_FAILURE_RATE,
+                destination=destination,
+                threshold=100.0 * failure_rate,
+                current_value=100.0 * h.failure_rate,
+                facts={
+                    "tenant": [h.tenant_id, h.workspace_id, h.project_id],
+                    "workflow_id": h.workflow_id,
+                    "ended_runs": h.ended_runs,
+                    "failed_runs": h.failed_runs,
+                    "window_end": iso_utc(h.as_of),
+                    "hour_start": iso_utc(hour_start(h.as_of)),
+                },
+            )
+        )
+    return out
+
+
+# --- grouping and messages ----------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Message:
+    """What one HTTP request to one webhook carries: one alert, or a digest of several."""
+
+    alerts: tuple[Alert, ...]
+
+    @property
+    def is_digest(self) -> bool:
+        return len(self.alerts) > 1
+
+    @property
+    def keys(self) -> tuple[str, ...]:
+        return tuple(a.dedupe_key for a in self.alerts)
+
+
+def plan_messages(alerts: Sequence[Alert], digest_min: int) -> list[Message]:
+    """Alerts bound for one webhook in one pass -> messages: one each, or a single digest
+    once there are `digest_min` or more (storm control). Order: by dedupe key."""
+    ordered = sorted(alerts, key=lambda a: a.dedupe_key)
+    if not ordered:
+        return []
+    if len(ordered) >= max(2, digest_min):
+        return [Message(tuple(ordered))]
+    return [Message((a,)) for a in ordered]
+
+
+def _usd(value: str | None) -> str:
+    if value is None:
+        return "n/a"
+    return f"${Decimal(value).quantize(Decimal('0.01'), rounding=ROUND_HALF_EVEN):,}"
+
+
+def _pct(value: float | None) -> str:
+    return "n/a" if value is None else f"{value:.1f}%"
+
+
+def budget_link(budgets_url: str, budget_id: str) -> str:
+    sep = "&" if "?" in budgets_url else "?"
+    return f"{budgets_url}{sep}{urlencode({'budget_id': budget_id})}"
+
+
+def _period_text(facts: Mapping[str, Any]) -> str:
+    start = facts["period_start"].replace("T00:00:00Z", "")
+    return f"{facts['period']} period from {start} (UTC)"
+
+
+def alert_title(alert: Alert) -> str:
+    f = alert.facts
+    if alert.alert_type == BUDGET_THRESHOLD:
+        return f"Budget {f['budget_id']} crossed {_threshold_text(alert.threshold)}% of its limit"
+    if alert.alert_type == BUDGET_FORECAST:
+        return f"Budget {f['budget_id']} is on track to exceed its limit"
+    return (
+        f"Workflow {f['workflow_id']} ({f['tenant'][0]}): "
+        f"{_pct(alert.current_value)} of runs failed in the last hour"
+    )
+
+
+def alert_text(alert: Alert, budgets_url: str) -> str:
+    """The body of an alert in Slack mrkdwn (plain enough for any JSON webhook)."""
+    f = alert.facts
+    if alert.alert_type in (BUDGET_THRESHOLD, BUDGET_FORECAST):
+        lines = [
+            f"*{alert_title(alert)}*",
+            f"Scope: {f['scope']} `{f['scope_id']}`, {_period_text(f)}",
+            f"Spend: {_usd(f['spend_usd'])} of {_usd(f['limit_usd'])} ({_pct(f['pct_used'])} used)",
+            f"Forecast at period end: {_usd(f['forecast_usd'])}"
+            + (
+                f" ({_pct(alert.current_value)} of the limit)"
+                if alert.alert_type == BUDGET_FORECAST
+                else ""
+            ),
+            f"Enforcement: {f['enforcement']}",
+            f"<{budget_link(budgets_url, f['budget_id'])}|Open the budget in the dashboard>",
+        ]
+        return "\n".join(lines)
+    return "\n".join(
+        [
+            f"*{alert_title(alert)}*",
+            f"{f['failed_runs']} of {f['ended_runs']} runs that ended in the hour before "
+            f"{f['window_end']} failed; the alert level is above {_pct(alert.threshold)}.",
+        ]
+    )
+
+
+def slack_payload(message: Message, budgets_url: str) -> dict[str, Any]:
+    """An incoming-webhook body: `text` (notifications, fallback) plus mrkdwn blocks."""
+    if not message.is_digest:
+        alert = message.alerts[0]
+        return {
+            "text": alert_title(alert),
+            "blocks": [
+                {
+                    "type": "section",
+                    "text": {"type": "mrkdwn", "text": alert_text(alert, budgets_url)},
+                }
+            ],
+        }
+    n = len(message.alerts)
+    blocks: list[dict[str, Any]] = [
+        {"type": "header", "text": {"type": "plain_text", "text": f"{n} AgentOps alerts"}}
+    ]
+    for alert in message.alerts[:MAX_DIGEST_SECTIONS]:
+        blocks.append(
+            {"type": "section", "text": {"type": "mrkdwn", "text": alert_text(alert, budgets_url)}}
+        )
+    if n > MAX_DIGEST_SECTIONS:
+        rest = n - MAX_DIGEST_SECTIONS
+        blocks.append(
+            {
+                "type": "section",
+                "text": {"type": "mrkdwn", "text": f"...and {rest} more: see <{budgets_url}>"},
+            }
+        )
+    titles = "; ".join(alert_title(a) for a in message.alerts[:5])
+    return {"text": f"{n} AgentOps alerts: {titles}", "blocks": blocks}
+
+
+def json_payload(message: Message, budgets_url: str) -> dict[str, Any]:
+    """The generic JSON webhook body: structured alerts plus the same text."""
+    return {
+        "source": "agentops-warehouse",
+        "digest": message.is_digest,
+        "alerts": [
+            {
+                "dedupe_key": a.dedupe_key,
+                "alert_id": a.alert_id,
+                "alert_type": a.alert_type,
+                "destination": a.destination,
+                "title": alert_title(a),
+                "text": alert_text(a, budgets_url),
+                "threshold": a.threshold,
+                "current_value": a.current_value,
+                "facts": dict(a.facts),
+                **(
+                    {"link": budget_link(budgets_url, a.facts["budget_id"])}
+                    if "budget_id" in a.facts
+                    else {}
+                ),
+            }
+            for a in message.alerts
+        ],
+    }
+
+
+# --- the alert as events in our own stream ------------------------------------------------
+
+
+def _number(value: str | float) -> orjson.Fragment:
+    """A JSON number with the decimal's own digits (money must not pass through float)."""
+    d = Decimal(str(value)).quantize(Decimal("1e-12"), rounding=ROUND_HALF_EVEN)
+    return orjson.Fragment(format(max(d, Decimal(0)), "f").encode())
+
+
+def _envelope(alert: Alert, kind: str, occurred_at: datetime) -> dict[str, Any]:
+    tenant_id, workspace_id, project_id = alert.facts.get("tenant") or (ALL, ALL, ALL)
+    run: dict[str, Any] = {
+        "run_id": f"{ALERTS_AGENT_ID}:{short_hash(alert.dedupe_key)}",
+        "agent_id": ALERTS_AGENT_ID,
+        "workflow_id": alert.alert_type,
+    }
+    return {
+        "event_version": "0",
+        "event_id": f"{ALERTS_AGENT_ID}:{kind}:{short_hash(alert.dedupe_key, 16)}",
+        "event_type": kind,
+        "occurred_at": iso_utc(occurred_at),
+        "tenant": {"tenant_id": tenant_id, "workspace_id": workspace_id, "project_id": project_id},
+        "run": run,
+        "trace": {
+            "trace_id": short_hash(alert.dedupe_key, 16),
+            "span_id": short_hash(f"{kind}|{alert.dedupe_key}"),
+            "parent_span_id": None,
+        },
+        "attributes": {"dedupe_key": alert.dedupe_key},
+    }
+
+
+def alert_events(alert: Alert, detected_at: datetime, sent_at: datetime) -> list[dict[str, Any]]:
+    """The events an alert that was sent adds to our own stream (contract v0).
+
+    A threshold alert is a `budget.threshold_hit` (when it was detected) and an
+    `alert.emitted` (when it was sent); the other kinds are an `alert.emitted`. Event ids
+    derive from the dedupe key, so writing them twice (a resend) never adds a row.
+    """
+    out: list[dict[str, Any]] = []
+    f = alert.facts
+    if alert.alert_type == BUDGET_THRESHOLD:
+        hit = _envelope(alert, "budget.threshold_hit", min(detected_at, sent_at))
+        hit["budget"] = {
+            "budget_id": f["budget_id"],
+            "scope": f["scope"],
+            "scope_id": f["scope_id"],
+            "period": f["period"],
+            "period_start": f["period_start"],
+            "limit_usd": _number(f["limit_usd"]),
+            "threshold_pct": alert.threshold,
+            "spend_usd": _number(f["spend_usd"]),
+            "enforcement": f["enforcement"],
+        }
+        out.append(hit)
+    emitted = _envelope(alert, "alert.emitted", sent_at)
+    emitted["alert"] = {
+        "alert_id": alert.alert_id,
+        "alert_type": alert.alert_type,
+        "threshold": alert.threshold,
+        "current_value": max(0.0, alert.current_value),
+        "destination": alert.destination,
+        "sent_at": iso_utc(sent_at),
+    }
+    out.append(emitted)
+    return out
+
+
+def events_jsonl(events: Iterable[Mapping[str, Any]]) -> bytes:
+    return b"".join(orjson.dumps(e) + b"\n" for e in events)

@@ -1,0 +1,46 @@
+"""`published_warehouse`: the build database published for readers; `alert_outbox`."""
+
+# No `from __future__ import annotations` here: Dagster reads the annotations of decorated
+# functions (context and resource parameters) as real types when the definitions load.
+
+import dagster as dg
+
+from orchestration.assets.dbt import warehouse_dbt_models
+from orchestration.resources import WarehouseResource
+
+
+@dg.asset(
+    key="published_warehouse",
+    deps=[warehouse_dbt_models],
+    group_name="warehouse",
+    kinds={"duckdb"},
+    description=(
+        "$AGENTOPS_DATA_DIR/warehouse.duckdb: the last successful build, checkpointed, copied "
+        "and renamed into place atomically, so readers (the dashboard, the budget sensor) open "
+        "it read-only at any moment and a failed build publishes nothing."
+    ),
+)
+def published_warehouse(
+    context: dg.AssetExecutionContext, warehouse: WarehouseResource
+) -> dg.MaterializeResult:
+    path = warehouse.publish()
+    context.log.info(f"published {path}")
+    return dg.MaterializeResult(
+        metadata={
+            "path": dg.MetadataValue.path(str(path)),
+            "bytes": path.stat().st_size,
+            "version": warehouse.published_version() or "",
+        }
+    )
+
+
+alert_outbox = dg.AssetSpec(
+    key="alert_outbox",
+    group_name="alerts",
+    kinds={"sqlite", "parquet"},
+    description=(
+        "The durable alert outbox ($AGENTOPS_DATA_DIR/outbox/outbox.sqlite3) and its Parquet "
+        "snapshot (outbox/alerts/outbox.parquet), dbt's `outbox.alerts` source. Written by "
+        "alerts_job runs, which record a materialization after each delivery pass."
+    ),
+)
