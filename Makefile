@@ -30,6 +30,7 @@ bench: $(STAMP)
 	$(PY) -m tests.bench
 
 dagster: $(STAMP)
+	mkdir -p $(AGENTOPS_DATA_DIR)/dagster
 	DAGSTER_HOME=$(AGENTOPS_DATA_DIR)/dagster $(VENV)/bin/dagster dev -m orchestration.definitions
 
 dashboard: $(STAMP)

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import argparse
 import base64
+import contextlib
 import errno
 import gc
 import gzip
@@ -34,13 +35,14 @@ from typing import Any, BinaryIO
 
 import duckdb
 import orjson
+import pyarrow as pa
 
 from ingestion.contract import Rejection, ValidationConfig, ValidEvent, check_line, to_us
 from ingestion.lake import Lake, to_record_batch
 from ingestion.redaction import DEFAULT_REDACTOR, Redactor
 from ingestion.settings import data_dir as default_data_dir
 
-CHUNK_BYTES = 8 << 20  # about 13k events of 600 bytes per chunk
+CHUNK_BYTES = 4 << 20  # about 6.5k events of 600 bytes per chunk
 DEFAULT_GRACE_SECONDS = 60.0
 _DAY_US = 86_400_000_000
 
@@ -430,9 +432,11 @@ class _Pipeline:
             # in milliseconds. Only the CLI asks for workers (a single-threaded process at that
             # point); library callers such as the HTTP flusher and Dagster run inline.
             ctx = multiprocessing.get_context("fork")
+            with contextlib.suppress(Exception):  # jemalloc only: hand freed memory back now
+                pa.jemalloc_set_decay_ms(0)
             self.pool = ProcessPoolExecutor(max_workers=self.workers, mp_context=ctx)
         self.pending.append(self.pool.submit(_process_chunk, job))
-        while len(self.pending) > self.workers * 2:  # bounded memory: few chunks in flight
+        while len(self.pending) > self.workers:  # bounded memory: few chunks in flight
             on_result(self.pending.popleft().result())
 
     def drain(self, on_result: Any) -> None:
@@ -542,6 +546,13 @@ def _count_duplicates(lake: Lake, new_files: list[str], summary: LoadSummary) ->
     old_files = [str(p) for p in lake.events_dir.rglob("*.parquet") if str(p) not in new_set]
     con = duckdb.connect()
     try:
+        # A big load has millions of ids: cap DuckDB's memory and let it spill to disk, so
+        # the loader's footprint stays flat whatever the load's size.
+        spill = lake.root / ".duckdb_tmp"
+        con.execute(f"SET temp_directory = '{spill}'")
+        con.execute("SET memory_limit = '192MB'")
+        con.execute("SET threads = 1")
+        con.execute("SET preserve_insertion_order = false")
         cols = "event_id, event_hash, loaded_at, load_id, source_file, source_line"
         new_rel = f"SELECT {cols}, 1 AS is_new FROM read_parquet({new_files!r})"
         old_rel = (

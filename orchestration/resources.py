@@ -59,6 +59,12 @@ class WarehouseResource(dg.ConfigurableResource):
         # Read by dbt's `outbox.alerts` source: $AGENTOPS_DATA_DIR/outbox/alerts/*.parquet
         return self.base() / "outbox" / "alerts" / "outbox.parquet"
 
+    @property
+    def dbt_target_path(self) -> Path:
+        """dbt's artifacts for builds of this data directory (not the ones of `agentops-wh
+        build`, which keeps its own next to it)."""
+        return self.base() / "build" / "dagster-target"
+
     def export_env(self) -> None:
         """Point dbt's profile at this data directory, as an absolute path.
 

@@ -265,7 +265,7 @@ class Router:
     slack_url: str | None
     webhook_url: str | None
     settings: Settings
-    senders: dict[str, Any] = field(default_factory=dict)
+    senders: dict[str, WebhookSender] = field(default_factory=dict)
 
     def route(self, destination: str) -> Route:
         return route_for(destination, self.slack_url, self.webhook_url)

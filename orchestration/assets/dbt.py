@@ -53,6 +53,11 @@ def warehouse_dbt_models(
     warehouse.export_env()
     # The lock `agentops-wh build` takes, so a manual build never writes alongside this one.
     with warehouse.build_lock():
+        # One target folder per data directory, kept between runs (the lock serializes them):
+        # dbt's partial parsing then skips most of its parse (seconds on every run), which a
+        # fresh folder per invocation, dagster-dbt's default, forfeits.
         yield from dbt.cli(
-            ["build", "--exclude-resource-type", "unit_test"], context=context
+            ["build", "--exclude-resource-type", "unit_test"],
+            context=context,
+            target_path=warehouse.dbt_target_path,
         ).stream()
