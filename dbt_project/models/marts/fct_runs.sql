@@ -42,11 +42,8 @@ touched_since as (
 events as (
 
     select * from {{ ref('stg_lake__events') }}
-    -- Budget and alert events are the warehouse's own (Dagster emits them under a synthetic
-    -- run id); they are not agent runs and would otherwise show as runs stuck 'running'.
-    where event_type not in ('budget.threshold_hit', 'alert.emitted')
     {% if is_incremental() and not reprice_all %}
-        and occurred_at >= (select occurred_at from touched_since)
+    where occurred_at >= (select occurred_at from touched_since)
         and run_id in (select run_id from touched_runs)
     {% endif %}
 
