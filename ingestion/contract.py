@@ -14,6 +14,7 @@ import math
 import re
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
+from decimal import Decimal
 from functools import cache
 from pathlib import Path
 from typing import Any
@@ -46,6 +47,11 @@ INVALID_UTF8 = "invalid_utf8"
 INVALID_JSON = "invalid_json"
 EVENT_TOO_LARGE = "event_too_large"
 NESTING_TOO_DEEP = "nesting_too_deep"
+
+# Money fields, stored as DECIMAL(38, 18): at most 20 integer digits and 18 decimal places.
+MONEY_FIELDS = (("cost", "cost_usd"), ("budget", "limit_usd"), ("budget", "spend_usd"))
+MONEY_SCALE = 18
+MONEY_LIMIT = Decimal(10) ** 20
 
 TIMESTAMP_FIELDS = (
     ("occurred_at",),
@@ -138,7 +144,8 @@ def load_schema() -> dict[str, Any]:
 
 
 @cache
-def _fast_validator() -> Any:
+def fast_validator() -> Any:
+    """The compiled jsonschema-rs validator of the event schema (the hot path's)."""
     return jsonschema_rs.Draft202012Validator(load_schema())
 
 
@@ -156,7 +163,7 @@ def reference_is_valid(event: Any) -> bool:
 
 def fast_is_valid(event: Any) -> bool:
     """The verdict of the hot-path validator."""
-    return _fast_validator().is_valid(event)
+    return fast_validator().is_valid(event)
 
 
 def pointer(parts: list[str | int] | tuple[str | int, ...]) -> str:
@@ -172,7 +179,7 @@ _TRACE_PATHS = {"/trace/trace_id", "/trace/span_id", "/trace/parent_span_id"}
 def _schema_errors(event: Any) -> list[tuple[str, FieldError]]:
     """Every schema error, classified, most useful first (missing and unknown fields lead)."""
     out: list[tuple[str, FieldError]] = []
-    for err in _fast_validator().iter_errors(event):
+    for err in fast_validator().iter_errors(event):
         kind = type(err.kind).__name__.removeprefix("ValidationErrorKind_")
         base = list(err.instance_path)
         path = pointer(base)
@@ -328,48 +335,49 @@ def _parse_ts(value: str) -> datetime:
 
 
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+ONE_US = timedelta(microseconds=1)
 
 
 def to_us(dt: datetime) -> int:
-    delta = dt - _EPOCH
-    return (delta.days * 86_400 + delta.seconds) * 1_000_000 + delta.microseconds
+    return (dt - _EPOCH) // ONE_US
 
 
 _fromiso = datetime.fromisoformat
 
+# Microseconds of (occurred_at, run.started_at, run.ended_at, budget.period_start,
+# alert.sent_at), in the order of TIMESTAMP_FIELDS; None where the event has no such field.
+Stamps = tuple[int, int | None, int | None, int | None, int | None]
 
-def _fast_semantics(
-    event: dict[str, Any], now_us: int, skew_us: int
-) -> dict[tuple[str, ...], int] | None:
+
+def fast_stamps(event: dict[str, Any], now_us: int, skew_us: int) -> Stamps | None:
     """The semantic rules for the common, valid case; None means "run the full check".
 
     Same rules as `semantic_errors`, unrolled for the hot path: any doubt (a timestamp that
-    does not parse, a rule that fails) defers to the full check, which builds the errors.
+    does not parse, a rule that fails, a token count sent as 3.0) defers to the full check,
+    which builds the errors or normalises the event.
     """
     try:
         occurred = to_us(_fromiso(event["occurred_at"]))
-        stamps = {("occurred_at",): occurred}
         run = event["run"]
         started = run.get("started_at")
         ended = run.get("ended_at")
-        if started is not None:
-            stamps[("run", "started_at")] = started_us = to_us(_fromiso(started))
-        if ended is not None:
-            stamps[("run", "ended_at")] = ended_us = to_us(_fromiso(ended))
-            if started is not None and ended_us < started_us:
-                return None
+        started_us = None if started is None else to_us(_fromiso(started))
+        ended_us = None if ended is None else to_us(_fromiso(ended))
+        if started_us is not None and ended_us is not None and ended_us < started_us:
+            return None
         budget = event.get("budget")
-        if budget is not None:
-            stamps[("budget", "period_start")] = to_us(_fromiso(budget["period_start"]))
+        period_us = None if budget is None else to_us(_fromiso(budget["period_start"]))
         alert = event.get("alert")
-        if alert is not None:
-            stamps[("alert", "sent_at")] = to_us(_fromiso(alert["sent_at"]))
+        sent_us = None if alert is None else to_us(_fromiso(alert["sent_at"]))
     except ValueError:
         return None
     if occurred > now_us + skew_us:
         return None
     usage = event.get("resource_usage")
     if usage is not None:
+        for v in usage.values():
+            if type(v) is not int:
+                return None
         inp = usage["input_tokens"]
         out = usage["output_tokens"]
         if usage.get("cached_tokens", 0) + usage.get("cache_write_tokens", 0) > inp:
@@ -379,7 +387,53 @@ def _fast_semantics(
         total = usage.get("total_tokens")
         if total is not None and total != inp + out:
             return None
-    return stamps
+    cost = event.get("cost")
+    if cost is not None and not money_fits(cost["cost_usd"]):
+        return None
+    if budget is not None and not (
+        money_fits(budget["limit_usd"]) and money_fits(budget["spend_usd"])
+    ):
+        return None
+    return (occurred, started_us, ended_us, period_us, sent_us)
+
+
+def money_fits(value: int | float | Decimal) -> bool:
+    """Whether a money amount is exact in the lake's DECIMAL(38, 18).
+
+    A float stands for its shortest repr (what orjson writes back); a Decimal for the digits
+    the producer sent.
+    """
+    if type(value) is int:
+        return -MONEY_LIMIT < value < MONEY_LIMIT
+    d = Decimal(repr(value)) if type(value) is float else Decimal(value)
+    if not d.is_finite() or not -MONEY_LIMIT < d < MONEY_LIMIT:
+        return False
+    sign, digits, exponent = d.as_tuple()
+    assert isinstance(exponent, int)
+    trailing_zeros = len(digits) - len(bytes(digits).rstrip(b"\x00"))
+    return exponent + trailing_zeros >= -MONEY_SCALE or not any(digits)
+
+
+def _money_errors(event: dict[str, Any], exact: dict[str, Any] | None = None) -> list:
+    """Money amounts the lake cannot hold exactly; `exact` is the event parsed with Decimals."""
+    errors: list[tuple[str, FieldError]] = []
+    for section, name in MONEY_FIELDS:
+        node = (exact or event).get(section)
+        if not isinstance(node, dict) or name not in node or money_fits(node[name]):
+            continue
+        msg = (
+            f"{node[name]} has more than {MONEY_SCALE} decimal places or 20 integer digits; "
+            "money is kept exactly as DECIMAL(38, 18): round it before sending"
+        )
+        errors.append((OUT_OF_RANGE, FieldError(pointer((section, name)), msg)))
+    return errors
+
+
+def stamps_of(timestamps_us: dict[tuple[str, ...], int]) -> Stamps:
+    """A `ValidEvent.timestamps_us` mapping as the hot path's tuple."""
+    occurred, started, ended, period, sent = (timestamps_us.get(p) for p in TIMESTAMP_FIELDS)
+    assert occurred is not None
+    return (occurred, started, ended, period, sent)
 
 
 def semantic_errors(
@@ -453,22 +507,39 @@ def _event_id_of(obj: Any) -> str | None:
 
 
 def check_event(
-    obj: Any, now: datetime, config: ValidationConfig = ValidationConfig(), size: int = 0
+    obj: Any,
+    now: datetime,
+    config: ValidationConfig = ValidationConfig(),
+    size: int = 0,
+    raw: bytes | None = None,
 ) -> ValidEvent | Rejection:
-    """Validate one parsed event: schema first, then the semantic rules."""
+    """Validate one parsed event: schema first, then the semantic rules.
+
+    `raw` is the event's JSON text when there is one: money is then judged on the digits sent,
+    not on the float orjson parsed them into.
+    """
     if size > config.max_event_bytes:
         msg = f"event is {size} bytes; the limit is {config.max_event_bytes} bytes"
         return Rejection(EVENT_TOO_LARGE, (FieldError("", msg),), _event_id_of(obj))
-    if not _fast_validator().is_valid(obj):
+    if not fast_validator().is_valid(obj):
         errs = _schema_errors(obj)
         if not errs:  # defensive: never accept what the fast validator refused
             errs = [(INVALID_VALUE, FieldError("", "event does not match the schema"))]
         return Rejection(errs[0][0], tuple(e for _, e in errs), _event_id_of(obj))
-    stamps = _fast_semantics(obj, to_us(now), config.max_future_skew // timedelta(microseconds=1))
-    if stamps is None:
+    fast = fast_stamps(obj, to_us(now), config.max_future_skew // ONE_US)
+    errs: list[tuple[str, FieldError]] = []
+    if fast is not None:
+        stamps = {
+            path: us for path, us in zip(TIMESTAMP_FIELDS, fast, strict=True) if us is not None
+        }
+    else:
         errs, stamps = semantic_errors(obj, now, config)
-        if errs:
-            return Rejection(errs[0][0], tuple(e for _, e in errs), obj["event_id"])
+    # fast_stamps judged money on the floats; the text may hold digits a float dropped.
+    doubt = fast is None or (raw is not None and orjson.dumps(obj) != raw)
+    if doubt and ("cost" in obj or "budget" in obj):
+        errs += _money_errors(obj, None if raw is None else json.loads(raw, parse_float=Decimal))
+    if errs:
+        return Rejection(errs[0][0], tuple(e for _, e in errs), obj["event_id"])
     usage = obj.get("resource_usage")
     if usage and any(type(v) is float for v in usage.values()):
         # JSON Schema calls 3.0 an integer; the lake stores BIGINT.
@@ -520,7 +591,7 @@ def check_line(
         obj = parse_document(raw)
     except InvalidDocument as exc:
         return exc.rejection
-    result = check_event(obj, now, config, len(raw))
+    result = check_event(obj, now, config, len(raw), raw)
     if isinstance(result, ValidEvent) and not result.raw:
         result.raw = raw
     return result

@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import os
 import re
+from collections.abc import Container
 from dataclasses import dataclass
 from functools import cache, cached_property
 from pathlib import Path
@@ -123,6 +124,19 @@ class Redactor:
             pa.array(lines, type=pa.binary()), pattern=_trigger_regex(plan)
         )
         return mask.to_pylist()
+
+    def candidate_lines(self, blob: bytes, lines: list[bytes]) -> Container[int]:
+        """Indices of the lines of `blob` (split into `lines`) that `may_contain` secrets.
+
+        One RE2 scan of the whole blob first: a chunk with no trigger at all, the common
+        case, costs a fraction of a microsecond a line.
+        """
+        plan = self._plan
+        if plan is not None:
+            whole = pa.array([blob], type=pa.large_binary())
+            if not pc.any(pc.match_substring_regex(whole, pattern=_trigger_regex(plan))).as_py():
+                return frozenset()
+        return {i for i, maybe in enumerate(self.candidates(lines)) if maybe}
 
     def redact_event(self, event: dict[str, Any]) -> dict[str, Any]:
         """Redact every string value in the event (ids included: an e-mail is PII anywhere)."""

@@ -57,15 +57,21 @@ def _tree_rss_kb(pid: int) -> int:
     return total
 
 
-def run_measured(cmd: list[str], env: dict[str, str] | None = None) -> tuple[float, int]:
-    """Run a command; return wall seconds and the peak PSS (MB) of its process tree."""
+def run_measured(
+    cmd: list[str], env: dict[str, str] | None = None, sample_memory: bool = True
+) -> tuple[float, int]:
+    """Run a command; return wall seconds and the peak PSS (MB) of its process tree.
+
+    Sampling PSS walks every page table of the tree 20 times a second, which slows what it
+    measures: speed runs pass `sample_memory=False` (and get 0 MB back).
+    """
     start = time.perf_counter()
     proc = subprocess.Popen(cmd, cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
     peak = 0
 
     def sample() -> None:
         nonlocal peak
-        while proc.poll() is None:
+        while sample_memory and proc.poll() is None:
             peak = max(peak, _tree_rss_kb(proc.pid))
             time.sleep(0.05)
 
@@ -96,24 +102,25 @@ def bench_loader(n_events: int = 200_000) -> dict:
             + tmp
             + "/duck.parquet' (FORMAT parquet, COMPRESSION zstd)\")"
         )
-        duck_s, duck_mb = run_measured([sys.executable, "-c", duck_code])
-        env = {**os.environ, "AGENTOPS_DATA_DIR": f"{tmp}/data"}
         load_cmd = [sys.executable, "-m", "ingestion.cli", "load", "--final", "--json", str(src)]
-        load_s, load_mb = run_measured(load_cmd, env)
+        duck_runs, load_runs = [], []
+        for attempt in range(2):  # alternate, keep the best of two: less noise on a shared box
+            duck_runs.append(run_measured([sys.executable, "-c", duck_code], None, False)[0])
+            env = {**os.environ, "AGENTOPS_DATA_DIR": f"{tmp}/data{attempt}"}
+            load_runs.append(run_measured(load_cmd, env, False)[0])
+        duck_s, load_s = min(duck_runs), min(load_runs)
     result = {
         "events": n,
         "file_mb": round(size_mb, 1),
         "duckdb_events_per_s": round(n / duck_s),
         "loader_events_per_s": round(n / load_s),
         "ratio": round(duck_s / load_s, 2),
-        "loader_peak_rss_mb": load_mb,
-        "duckdb_peak_rss_mb": duck_mb,
     }
     print(
         f"loader   {n:>9,} events ({size_mb:.0f} MB): loader {result['loader_events_per_s']:>9,}/s"
         f"  | duckdb read_json->parquet {result['duckdb_events_per_s']:>9,}/s"
-        f"  | ratio {result['ratio']:.2f}x (target >= 0.5x)"
-        f"  | peak PSS loader {load_mb} MB, duckdb {duck_mb} MB"
+        f"  | ratio {result['ratio']:.2f}x (target >= 0.5x)  | best of 2 runs each, wall time"
+        " including process start"
     )
     return result
 
