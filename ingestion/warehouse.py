@@ -30,6 +30,7 @@ from __future__ import annotations
 import argparse
 import contextlib
 import fcntl
+import hashlib
 import json
 import os
 import shutil
@@ -89,7 +90,8 @@ def build_db_path(base: Path) -> Path:
 
 
 @contextlib.contextmanager
-def _build_lock(base: Path) -> Iterator[None]:
+def build_lock(base: Path) -> Iterator[None]:
+    """Serialize the builds of one data directory (CLI, Dagster and tests alike)."""
     lock_path = base / "build" / ".lock"
     with open(lock_path, "a+") as fh:
         fcntl.flock(fh, fcntl.LOCK_EX)
@@ -97,6 +99,45 @@ def _build_lock(base: Path) -> Iterator[None]:
             yield
         finally:
             fcntl.flock(fh, fcntl.LOCK_UN)
+
+
+def seeds_fingerprint() -> str:
+    """Content hash of the seed files and their configuration (dbt_project/seeds/)."""
+    seeds = DBT_PROJECT_DIR / "seeds"
+    h = hashlib.sha256()
+    for path in sorted(p for p in seeds.rglob("*") if p.is_file()):
+        h.update(str(path.relative_to(seeds)).encode() + b"\0" + path.read_bytes() + b"\0")
+    h.update((DBT_PROJECT_DIR / "dbt_project.yml").read_bytes())
+    return h.hexdigest()
+
+
+def _seeds_stamp(base: Path) -> Path:
+    return base / "build" / "seeds.sha256"
+
+
+def seed_args(base: Path, full_refresh: bool = False) -> list[str]:
+    """dbt arguments that skip the seeds when the build database already holds these seeds.
+
+    Seeds (the price book, overrides, budgets) change with the code, not with the data; a
+    build that reloads and re-tests them every minute spends a tenth of its time on it. They
+    load whenever their files changed since the last successful build, on a full refresh and
+    into a new build database.
+    """
+    stamp = _seeds_stamp(base)
+    if full_refresh or not build_db_path(base).exists() or not stamp.exists():
+        return []
+    return ["--exclude", "resource_type:seed"] if stamp.read_text() == seeds_fingerprint() else []
+
+
+def record_seeds(base: Path, args: list[str]) -> None:
+    """After a successful build run with `args`: remember the seeds it loaded."""
+    if "resource_type:seed" not in args:
+        _seeds_stamp(base).write_text(seeds_fingerprint())
+
+
+def forget_seeds(base: Path) -> None:
+    """Before a build: a build that fails half way may leave the seeds half loaded."""
+    _seeds_stamp(base).unlink(missing_ok=True)
 
 
 def dbt_command(
@@ -127,6 +168,8 @@ def dbt_command(
     ]
     if full_refresh:
         args.append("--full-refresh")
+    if command == "build" and select is None:
+        args += seed_args(base, full_refresh)
     if command == "build" and not unit_tests:
         args += ["--exclude-resource-type", "unit_test"]
     if select:
@@ -203,10 +246,14 @@ def build(
     base = Path(data_dir).resolve() if data_dir is not None else default_data_dir()
     (base / "build").mkdir(parents=True, exist_ok=True)
     cmd = dbt_command(base, full_refresh=full_refresh, select=select, dbt_vars=dbt_vars)
-    with _build_lock(base):
+    with build_lock(base):
+        if "resource_type:seed" not in cmd:
+            forget_seeds(base)
         proc, dbt_seconds = _invoke(base, cmd)
         statuses, failures = _read_run_results(base)
         success = proc.returncode == 0
+        if success and select is None:
+            record_seeds(base, cmd)
         if not success and not failures:
             failures = [f"dbt exited with code {proc.returncode}; see the output below"]
         published: Path | None = None
@@ -240,7 +287,7 @@ def run_unit_tests(
     base = Path(data_dir).resolve() if data_dir is not None else default_data_dir()
     # Same vars as the builds, or dbt re-parses the whole project.
     cmd = dbt_command(base, select="test_type:unit", command="test", dbt_vars=dbt_vars)
-    with _build_lock(base):
+    with build_lock(base):
         proc, dbt_seconds = _invoke(base, cmd)
     statuses, failures = _read_run_results(base)
     success = proc.returncode == 0

@@ -18,7 +18,7 @@ from dagster_dbt import DbtCliResource
 from pydantic import Field
 
 from ingestion.settings import data_dir as default_data_dir
-from ingestion.warehouse import _build_lock, build_db_path, publish
+from ingestion.warehouse import build_db_path, build_lock, publish
 from orchestration.alerts.delivery import SLACK_URL_ENV, WEBHOOK_URL_ENV
 from orchestration.alerts.outbox import Outbox
 from orchestration.project import dbt_executable, dbt_project
@@ -77,7 +77,7 @@ class WarehouseResource(dg.ConfigurableResource):
     def build_lock(self) -> Iterator[None]:
         """The lock `agentops-wh build` takes: one writer of the build database at a time."""
         (self.base() / "build").mkdir(parents=True, exist_ok=True)
-        with _build_lock(self.base()):
+        with build_lock(self.base()):
             yield
 
     def publish(self) -> Path:

@@ -54,3 +54,28 @@ where {{ _latest_write(model, stamp) }}
 group by {{ column_name }}
 
 {% endtest %}
+
+{#- NOT NULL over several columns at once: one query (and one dbt node) per model instead of
+    one per column, which halves the nodes of a build; a failing row names its NULL columns. -#}
+{% macro _null_columns(columns) -%}
+    concat_ws(', '
+    {%- for c in columns %}, case when {{ c }} is null then '{{ c }}' end{% endfor -%}
+    )
+{%- endmacro %}
+
+{% test not_null_columns(model, columns) %}
+
+select {{ _null_columns(columns) }} as null_columns, *
+from {{ model }}
+where {% for c in columns %}{{ c }} is null{% if not loop.last %} or {% endif %}{% endfor %}
+
+{% endtest %}
+
+{% test not_null_columns_in_build(model, columns, stamp='built_at') %}
+
+select {{ _null_columns(columns) }} as null_columns, *
+from {{ model }}
+where {{ _latest_write(model, stamp) }}
+    and ({% for c in columns %}{{ c }} is null{% if not loop.last %} or {% endif %}{% endfor %})
+
+{% endtest %}

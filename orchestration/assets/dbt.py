@@ -3,12 +3,15 @@
 # No `from __future__ import annotations` here: Dagster reads the annotations of decorated
 # functions (context and resource parameters) as real types when the definitions load.
 
+import functools
+import json
 from collections.abc import Iterator, Mapping
 from typing import Any
 
 import dagster as dg
 from dagster_dbt import DagsterDbtTranslator, DbtCliResource, DbtProject, dbt_assets
 
+from ingestion.warehouse import forget_seeds, record_seeds, seed_args
 from orchestration.project import dbt_project, ensure_manifest
 from orchestration.resources import WarehouseResource
 
@@ -53,11 +56,43 @@ def warehouse_dbt_models(
     warehouse.export_env()
     # The lock `agentops-wh build` takes, so a manual build never writes alongside this one.
     with warehouse.build_lock():
+        base = warehouse.base()
+        # Seeds load only when their files changed since the last successful build.
+        args = ["build", "--exclude-resource-type", "unit_test", *seed_args(base)]
+        if "resource_type:seed" not in args:
+            forget_seeds(base)
         # One target folder per data directory, kept between runs (the lock serializes them):
         # dbt's partial parsing then skips most of its parse (seconds on every run), which a
         # fresh folder per invocation, dagster-dbt's default, forfeits.
-        yield from dbt.cli(
-            ["build", "--exclude-resource-type", "unit_test"],
-            context=context,
-            target_path=warehouse.dbt_target_path,
-        ).stream()
+        if "resource_type:seed" in args:
+            # Unchanged seeds are current in the build database: say so (first: a multi-asset
+            # yields in topological order), or Dagster would skip every asset downstream of
+            # them, the publish step among them.
+            yield from _unchanged_seed_outputs(context)
+        invocation = dbt.cli(args, context=context, target_path=warehouse.dbt_target_path)
+        yield from invocation.stream()
+        if invocation.is_successful():
+            record_seeds(base, args)
+
+
+@functools.cache
+def _seed_keys() -> frozenset[dg.AssetKey]:
+    """The asset keys of the project's seeds (the translator keys them schema / name)."""
+    manifest = json.loads(ensure_manifest().read_text())
+    translator = WarehouseDbtTranslator()
+    return frozenset(
+        translator.get_asset_spec(manifest, unique_id, dbt_project).key
+        for unique_id, node in manifest["nodes"].items()
+        if node["resource_type"] == "seed"
+    )
+
+
+def _unchanged_seed_outputs(context: dg.AssetExecutionContext) -> Iterator[dg.Output]:
+    seeds = _seed_keys()
+    for name, key in context.assets_def.keys_by_output_name.items():
+        if key in seeds and name in context.selected_output_names:
+            yield dg.Output(
+                None,
+                output_name=name,
+                metadata={"reloaded": False, "why": "seed files unchanged since their last load"},
+            )
