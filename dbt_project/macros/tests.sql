@@ -9,8 +9,21 @@
 
 {#- `stamp` names the column that holds the build's instant (built_at here; an append-only
     table may use its own, such as fct_cost_ledger.booked_at). -#}
+{#- The latest write's instant is looked up first and inlined as a literal: DuckDB then skips
+    every row group written earlier by its min/max, where a scalar subquery would scan them. -#}
 {% macro _latest_write(model, stamp='built_at') -%}
+    {%- if execute -%}
+        {%- set latest = run_query(
+            "select cast(max(" ~ stamp ~ ") as varchar) from " ~ model
+        ).columns[0].values()[0] -%}
+        {%- if latest is none -%}
+    false
+        {%- else -%}
+    {{ stamp }} >= cast('{{ latest }}' as timestamptz)
+        {%- endif -%}
+    {%- else -%}
     {{ stamp }} >= (select max({{ stamp }}) from {{ model }})
+    {%- endif -%}
 {%- endmacro %}
 
 {% test unique_in_build(model, column_name, stamp='built_at') %}
@@ -33,15 +46,29 @@ where {{ _latest_write(model, stamp) }} and {{ column_name }} is null
 
 {% endtest %}
 
+{#- The parent is first cut down to the keys the new rows use: a semi-join on a few keys
+    instead of a hash table over a parent of tens of millions. -#}
 {% test relationships_in_build(model, column_name, to, field, stamp='built_at') %}
 
-select child.{{ column_name }} as from_field
-from {{ model }} as child
-where {{ _latest_write(model, stamp) }}
-    and child.{{ column_name }} is not null
-    and not exists (
-        select 1 from {{ to }} as parent where parent.{{ field }} = child.{{ column_name }}
-    )
+with child as (
+
+    select {{ column_name }} as from_field
+    from {{ model }}
+    where {{ _latest_write(model, stamp) }} and {{ column_name }} is not null
+
+),
+
+parent as (
+
+    select {{ field }} as to_field
+    from {{ to }}
+    where {{ field }} in (select from_field from child)
+
+)
+
+select from_field
+from child
+where not exists (select 1 from parent where parent.to_field = child.from_field)
 
 {% endtest %}
 

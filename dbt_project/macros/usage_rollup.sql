@@ -22,16 +22,39 @@
     {%- endif -%}
 {%- endset -%}
 {%- set incremental_branch = is_incremental() and not reprice_all -%}
-{#- A range on occurred_at as well as the bucket list, so that DuckDB skips row groups by
-    their min/max (rows arrive roughly in time order). -#}
-{%- set touched_since -%}
-    (select {{ "min(bucket)" if datepart == 'hour'
-               else "timezone('UTC', cast(min(bucket) as timestamp))" }} from touched_buckets)
+{#- The buckets that events new since the last build fall in, looked up first and inlined as
+    literals: DuckDB then reads only the row groups of those times (rows arrive roughly in
+    time order) instead of evaluating the bucket of every event of the table. -#}
+{%- set bucket_type = 'timestamptz' if datepart == 'hour' else 'date' -%}
+{#- A unit test mocks the inputs as CTEs, which a separate query cannot see: it gets the same
+    lookup as a CTE of the model's own query. -#}
+{%- set inline_lookup = incremental_branch and execute and model.resource_type != 'unit_test' -%}
+{%- if inline_lookup -%}
+    {%- set touched = run_query(
+        "select distinct cast(" ~ bucket_expr ~ " as varchar) from " ~ ref('stg_lake__events')
+        ~ " where built_at > " ~ last_built_at() ~ " order by 1"
+    ).columns[0].values() -%}
+{%- else -%}
+    {%- set touched = [] -%}
+{%- endif -%}
+{%- set touched_filter -%}
+    {%- if incremental_branch and not inline_lookup -%}
+    occurred_at >= (select {{ "min(bucket)" if datepart == 'hour'
+                   else "timezone('UTC', cast(min(bucket) as timestamp))" }} from touched_buckets)
+    and {{ bucket_expr }} in (select bucket from touched_buckets)
+    {%- elif not touched -%}
+    false
+    {%- else -%}
+    occurred_at >= cast('{{ touched[0] }}' as {{ bucket_type }})
+    and {{ bucket_expr }} in (
+        {%- for b in touched %}cast('{{ b }}' as {{ bucket_type }}){{ ", " if not loop.last }}{% endfor -%}
+    )
+    {%- endif -%}
 {%- endset -%}
 
 with
 
-{% if incremental_branch %}
+{% if incremental_branch and not inline_lookup %}
 touched_buckets as (
 
     select distinct {{ bucket_expr }} as bucket
@@ -49,8 +72,7 @@ events as (
     from {{ ref('stg_lake__events') }}
     where (event_type in ('run.started', 'tool_call.completed', 'tool_call.failed') or is_failed)
     {% if incremental_branch %}
-        and occurred_at >= {{ touched_since }}
-        and {{ bucket_expr }} in (select bucket from touched_buckets)
+        and {{ touched_filter }}
     {% endif %}
 
 ),
@@ -62,8 +84,7 @@ model_calls as (
         *
     from {{ ref('fct_model_calls') }}
     {% if incremental_branch %}
-    where occurred_at >= {{ touched_since }}
-        and {{ bucket_expr }} in (select bucket from touched_buckets)
+    where {{ touched_filter }}
     {% endif %}
 
 ),

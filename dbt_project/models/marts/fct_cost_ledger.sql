@@ -44,7 +44,7 @@ calls as (
 
 priced as (
 
-    select model_call_id, cost_usd, price_book_version
+    select model_call_id, cost_usd, price_book_version, built_at
     from {{ ref('int_model_calls_priced') }}
 
 ),
@@ -88,8 +88,13 @@ candidates as (
     where
         (select price_book_version from price_book)
         is distinct from (select price_book_version from last_booking)
-        or not exists (
-            select 1 from ledger where ledger.model_call_id = priced.model_call_id
+        -- priced since the last booking (a build whose ledger step failed is caught up
+        -- here) and not booked yet: the anti-join then only probes this build's calls
+        or (
+            priced.built_at > (select coalesce(max(booked_at), {{ min_timestamptz() }}) from ledger)
+            and not exists (
+                select 1 from ledger where ledger.model_call_id = priced.model_call_id
+            )
         )
 
 ),

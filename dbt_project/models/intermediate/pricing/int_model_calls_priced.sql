@@ -18,17 +18,20 @@
        DOUBLE. A condition without prices costs 0, as in genai-prices; a call with no price at
        all is 'unpriced' with a NULL cost, never 0.
 
-    Incremental on loaded_at like stg_lake__model_calls; every call is repriced when the price
-    book version changes (a new genai-prices release or an edited override). -#}
+    Incremental like stg_lake__model_calls (the calls it registered since this model's last
+    write, macros/incremental.sql); every call is repriced when the price book version
+    changes (a new genai-prices release or an edited override). -#}
 {#- price_book_changed runs a query on {{ this }}, which a unit test only has as a CTE. -#}
 {%- set reprice_all = model.resource_type != 'unit_test'
     and price_book_changed(ref('int_price_book_version')) -%}
+{%- set has_built_at = model.resource_type == 'unit_test' or not execute or not is_incremental()
+    or 'built_at' in (adapter.get_columns_in_relation(this) | map(attribute='name') | list) -%}
 {{
     config(
         materialized='incremental',
         incremental_strategy='delete+insert',
         unique_key='model_call_id',
-        on_schema_change='fail',
+        on_schema_change='append_new_columns',
     )
 }}
 
@@ -48,7 +51,9 @@ calls as (
         loaded_at
     from {{ ref('stg_lake__model_calls') }}
     {% if is_incremental() and not reprice_all %}
-    where loaded_at >= {{ watermark() }}
+    -- the calls staging registered since this model's last write (a table from before
+    -- built_at existed reprices everything once)
+    where built_at > {{ last_built_at() if has_built_at else min_timestamptz() }}
     {% endif %}
 
 ),
@@ -301,6 +306,7 @@ select
     cast(costed.cost_usd as decimal(38, 24)) as cost_usd,
     price_book.price_book_version,
     costed.price_source,
-    costed.loaded_at
+    costed.loaded_at,
+    {{ build_stamp() }} as built_at
 from costed
 cross join price_book
