@@ -35,12 +35,31 @@ def in_scope(budgets: pd.DataFrame, dims: pd.DataFrame, f) -> pd.DataFrame:
     return budgets[keep]
 
 
+def focus(rows: pd.DataFrame) -> pd.DataFrame:
+    """The budget an alert links to (`?budget_id=`), or every budget when none is named."""
+    wanted = st.query_params.get("budget_id")
+    if not wanted or rows.empty:
+        return rows
+    chosen = rows[rows.budget_id == wanted]
+    if chosen.empty:
+        st.warning(
+            f"No budget `{wanted}` under these filters; showing every budget.",
+            icon=":material/search_off:",
+        )
+        return rows
+    st.info(f"Budget `{wanted}`, from an alert's link.", icon=":material/savings:")
+    if st.button("Show every budget"):
+        del st.query_params["budget_id"]
+        st.rerun()
+    return chosen
+
+
 def budget_table(wh: queries.Warehouse, f) -> None:
     period = st.segmented_control(
         "Period", ["current", "previous"], default="current", key="budget_period",
         format_func=lambda p: f"{p.title()} period",
     ) or "current"  # fmt: skip
-    rows = in_scope(queries.budgets(wh, period), queries.dimension_values(wh), f)
+    rows = focus(in_scope(queries.budgets(wh, period), queries.dimension_values(wh), f))
     if rows.empty:
         st.info(
             "No budget applies to these filters. Budgets are defined in "

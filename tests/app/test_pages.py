@@ -278,6 +278,24 @@ def test_cost_numbers_match_sql(warehouse_dir: Path, page) -> None:
     assert usage_cost == expected_ledger.set_index("reason").cost_usd["usage"]
 
 
+def test_budget_page_opens_on_the_budget_an_alert_links_to(warehouse_dir: Path, page) -> None:
+    ids = list(
+        sql(
+            warehouse_dir,
+            "select budget_id from marts.budget_status where period_kind = 'current' "
+            "order by budget_id",
+        ).budget_id
+    )
+    assert len(ids) > 1
+    at = page(warehouse_dir, "budgets", budget_id=ids[1])
+    assert list(frame(at, "budget_id").budget_id) == [ids[1]]
+    assert metric(at, "Budgets") == "1"
+    assert any(ids[1] in i.value for i in at.info)
+    unknown = page(warehouse_dir, "budgets", budget_id="no-such-budget")
+    assert sorted(frame(unknown, "budget_id").budget_id) == ids
+    assert any("no-such-budget" in w.value for w in unknown.warning)
+
+
 def test_budgets_match_budget_status(warehouse_dir: Path, page) -> None:
     data = warehouse_dir
     at = page(data, "budgets")
