@@ -477,6 +477,7 @@ class _Pipeline:
             # fork: the children share the parent's imported modules copy-on-write and start
             # in milliseconds. Only the CLI asks for workers (a single-threaded process at that
             # point); library callers such as the HTTP flusher and Dagster run inline.
+            fast_validator()  # compiled once here, inherited by every worker
             ctx = multiprocessing.get_context("fork")
             with contextlib.suppress(Exception):  # jemalloc only: hand freed memory back now
                 pa.jemalloc_set_decay_ms(0)
@@ -597,7 +598,6 @@ def _count_duplicates(lake: Lake, new_files: list[str], summary: LoadSummary) ->
         spill = lake.root / ".duckdb_tmp"
         con.execute(f"SET temp_directory = '{spill}'")
         con.execute("SET memory_limit = '192MB'")
-        con.execute("SET threads = 1")
         con.execute("SET preserve_insertion_order = false")
         cols = "event_id, event_hash, loaded_at, load_id, source_file, source_line"
         new_rel = f"SELECT {cols}, 1 AS is_new FROM read_parquet({new_files!r})"

@@ -23,6 +23,19 @@
     )
 }}
 
+{#- The latest booking's instant, looked up first and inlined: DuckDB then skips the row
+    groups of calls priced before it (a unit test, whose `this` is a CTE, gets the subquery). -#}
+{%- if is_incremental() and execute and model.resource_type != 'unit_test' -%}
+    {%- set booked = run_query(
+        "select cast(max(booked_at) as varchar) from " ~ this
+    ).columns[0].values()[0] -%}
+    {%- set last_booking_at = min_timestamptz() if booked is none
+        else "cast('" ~ booked ~ "' as timestamptz)" -%}
+{%- else -%}
+    {%- set last_booking_at =
+        "(select coalesce(max(booked_at), " ~ min_timestamptz() ~ ") from ledger)" -%}
+{%- endif %}
+
 with
 
 calls as (
@@ -91,7 +104,7 @@ candidates as (
         -- priced since the last booking (a build whose ledger step failed is caught up
         -- here) and not booked yet: the anti-join then only probes this build's calls
         or (
-            priced.built_at > (select coalesce(max(booked_at), {{ min_timestamptz() }}) from ledger)
+            priced.built_at > {{ last_booking_at }}
             and not exists (
                 select 1 from ledger where ledger.model_call_id = priced.model_call_id
             )
