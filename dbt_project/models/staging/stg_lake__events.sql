@@ -159,12 +159,29 @@ first_loaded as (
             and losing_copies.source_line = renamed.source_line
     )
 
+),
+
+{% if is_incremental() %}
+-- Ids kept by earlier builds, cut down to those of these loads first: a semi-join on the new
+-- ids instead of a hash table over every id of the table.
+already_kept as (
+
+    select event_id
+    from {{ this }}
+    where event_id in (select event_id from first_loaded)
+
+),
+{% endif %}
+
+final as (
+
+    select * from first_loaded
+    {% if is_incremental() %}
+    where not exists (
+        select 1 from already_kept where already_kept.event_id = first_loaded.event_id
+    )
+    {% endif %}
+
 )
 
-select * from first_loaded
-{% if is_incremental() %}
-where not exists (
-    select 1 from {{ this }} as already_kept
-    where already_kept.event_id = first_loaded.event_id
-)
-{% endif %}
+select * from final
