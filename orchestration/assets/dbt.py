@@ -90,7 +90,7 @@ def _seed_keys() -> frozenset[dg.AssetKey]:
 def _unchanged_seed_outputs(context: dg.AssetExecutionContext) -> Iterator[dg.Output]:
     seeds = _seed_keys()
     for name, key in context.assets_def.keys_by_output_name.items():
-        if key in seeds and name in context.selected_output_names:
+        if key in seeds and name in context.op_execution_context.selected_output_names:
             yield dg.Output(
                 None,
                 output_name=name,

@@ -88,7 +88,7 @@ def test_materialize_whole_pipeline_on_generated_data(
     alerts_part = (
         dg.AssetSelection.keys(dg.AssetKey(["marts", "fct_alerts"])).upstream()
         | dg.AssetSelection.assets(published_warehouse)
-    ) - dg.AssetSelection.keys("alert_outbox")
+    ) - dg.AssetSelection.assets("alert_outbox")
     second = dg.materialize(PIPELINE, resources=resources, instance=instance, selection=alerts_part)
     assert second.success
     with duckdb.connect(str(published), read_only=True) as con:
