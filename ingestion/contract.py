@@ -98,35 +98,23 @@ class ValidEvent:
     timestamps_us: dict[tuple[str, ...], int] = field(default_factory=dict)
     size: int = 0
     raw: bytes = b""  # the event as one line of JSON; empty means "serialise `event`"
-    content_hash: str = ""  # set by `seal()`
-    attributes_json: str | None = None  # set by `seal()`
 
     def replace_event(self, event: dict[str, Any]) -> None:
         """Swap in a changed event (for example redacted) and re-serialise its line."""
         self.event = event
         self.raw = orjson.dumps(event)
 
-    def seal(self) -> None:
-        """Compute what the lake needs from the parsed event, then drop the dict.
-
-        A chunk holds thousands of events; keeping only bytes and two strings per event keeps
-        the loader's memory flat.
-        """
-        ev = self.event
-        if not self.raw:
-            self.raw = orjson.dumps(ev)
-        self.content_hash = content_hash(ev)
-        attrs = ev.get("attributes")
-        self.attributes_json = (
-            orjson.dumps(attrs, option=orjson.OPT_SORT_KEYS).decode() if attrs is not None else None
-        )
-        self.event = {}
-
 
 def content_hash(event: dict[str, Any]) -> str:
     """Hash of an event's content, independent of key order and whitespace."""
     dumped = orjson.dumps(event, option=orjson.OPT_SORT_KEYS)
     return hashlib.blake2b(dumped, digest_size=16).hexdigest()
+
+
+def attributes_json(event: dict[str, Any]) -> str | None:
+    """The event's attributes as the lake stores them: JSON text with sorted keys."""
+    attrs = event.get("attributes")
+    return None if attrs is None else orjson.dumps(attrs, option=orjson.OPT_SORT_KEYS).decode()
 
 
 class InvalidDocument(Exception):

@@ -32,7 +32,7 @@ import duckdb
 import orjson
 import pyarrow as pa
 
-from ingestion.contract import Stamps
+from ingestion.contract import Stamps, attributes_json, content_hash
 
 MONEY = pa.decimal128(38, 18)
 TS = pa.timestamp("us", tz="UTC")
@@ -193,6 +193,14 @@ class EventColumns:
     hashes: list[str] = field(default_factory=list)
     attributes: list[str | None] = field(default_factory=list)
     lines: list[int] = field(default_factory=list)
+
+    def add(self, raw: bytes, stamps: Stamps, event: dict[str, Any], line: int) -> None:
+        """One validated event: its line, timestamps, content hash and sorted attributes."""
+        self.raws.append(raw)
+        self.stamps.append(stamps)
+        self.hashes.append(content_hash(event))
+        self.attributes.append(attributes_json(event))
+        self.lines.append(line)
 
     def to_arrow(self, loaded_at_us: int, load_id: str, source_file: str) -> pa.Table:
         """The events' lines beside everything the validator computed, for `write_events`."""

@@ -54,7 +54,6 @@ from ingestion.settings import data_dir as default_data_dir
 CHUNK_BYTES = 4 << 20  # about 6.5k events of 600 bytes per chunk
 DEFAULT_GRACE_SECONDS = 60.0
 _DAY_US = 86_400_000_000
-_SORT_KEYS = orjson.OPT_SORT_KEYS
 
 
 class LoadError(Exception):
@@ -383,12 +382,7 @@ def _process_chunk_inner(job: _ChunkJob) -> _ChunkResult:
     if lines and lines[-1] == b"":
         lines.pop()
     suspects = redactor.candidate_lines(job.blob, lines)
-    loads, dumps, is_valid, blake2b = (
-        orjson.loads,
-        orjson.dumps,
-        fast_validator().is_valid,
-        hashlib.blake2b,
-    )
+    loads, dumps, is_valid = orjson.loads, orjson.dumps, fast_validator().is_valid
     now_us, skew_us, max_bytes = (
         to_us(now),
         config.max_future_skew // ONE_US,
@@ -426,12 +420,7 @@ def _process_chunk_inner(job: _ChunkJob) -> _ChunkResult:
         cols = by_day.get(day)
         if cols is None:
             cols = by_day[day] = EventColumns()
-        cols.raws.append(raw)
-        cols.stamps.append(stamps)
-        cols.hashes.append(blake2b(dumps(event, option=_SORT_KEYS), digest_size=16).hexdigest())
-        attrs = event.get("attributes")
-        cols.attributes.append(None if attrs is None else dumps(attrs, option=_SORT_KEYS).decode())
-        cols.lines.append(first + i)
+        cols.add(raw, stamps, event, first + i)
     lake = Lake(job.data_dir)
     for day, cols in sorted(by_day.items()):
         date = datetime.fromtimestamp(day * 86_400, tz=UTC).strftime("%Y-%m-%d")
