@@ -24,6 +24,16 @@
     (select coalesce(max({{ column }}), {{ min_timestamptz() }}) from {{ rel }})
 {%- endmacro %}
 
+{#- max(column) of a relation, looked up now and returned as a timestamptz literal (none when
+    the relation is empty). Inlined in a filter, DuckDB skips the row groups before it by their
+    min/max, where a scalar subquery would scan them. Only at execution, on real relations. -#}
+{% macro max_timestamptz_literal(relation, column) -%}
+    {%- set value = run_query(
+        "select cast(max(" ~ column ~ ") as varchar) from " ~ relation
+    ).columns[0].values()[0] -%}
+    {{ return(none if value is none else "cast('" ~ value ~ "' as timestamptz)") }}
+{%- endmacro %}
+
 {% macro min_timestamptz() -%}
     {{ return(adapter.dispatch('min_timestamptz', 'agentops_warehouse')()) }}
 {%- endmacro %}

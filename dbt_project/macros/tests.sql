@@ -9,18 +9,11 @@
 
 {#- `stamp` names the column that holds the build's instant (built_at here; an append-only
     table may use its own, such as fct_cost_ledger.booked_at). -#}
-{#- The latest write's instant is looked up first and inlined as a literal: DuckDB then skips
-    every row group written earlier by its min/max, where a scalar subquery would scan them. -#}
+{#- The latest write's instant is looked up first and inlined (max_timestamptz_literal). -#}
 {% macro _latest_write(model, stamp='built_at') -%}
     {%- if execute -%}
-        {%- set latest = run_query(
-            "select cast(max(" ~ stamp ~ ") as varchar) from " ~ model
-        ).columns[0].values()[0] -%}
-        {%- if latest is none -%}
-    false
-        {%- else -%}
-    {{ stamp }} >= cast('{{ latest }}' as timestamptz)
-        {%- endif -%}
+        {%- set latest = max_timestamptz_literal(model, stamp) -%}
+    {{ "false" if latest is none else stamp ~ " >= " ~ latest }}
     {%- else -%}
     {{ stamp }} >= (select max({{ stamp }}) from {{ model }})
     {%- endif -%}

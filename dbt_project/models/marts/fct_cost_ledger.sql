@@ -26,11 +26,7 @@
 {#- The latest booking's instant, looked up first and inlined: DuckDB then skips the row
     groups of calls priced before it (a unit test, whose `this` is a CTE, gets the subquery). -#}
 {%- if is_incremental() and execute and model.resource_type != 'unit_test' -%}
-    {%- set booked = run_query(
-        "select cast(max(booked_at) as varchar) from " ~ this
-    ).columns[0].values()[0] -%}
-    {%- set last_booking_at = min_timestamptz() if booked is none
-        else "cast('" ~ booked ~ "' as timestamptz)" -%}
+    {%- set last_booking_at = max_timestamptz_literal(this, 'booked_at') or min_timestamptz() -%}
 {%- else -%}
     {%- set last_booking_at =
         "(select coalesce(max(booked_at), " ~ min_timestamptz() ~ ") from ledger)" -%}
