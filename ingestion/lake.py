@@ -180,7 +180,7 @@ COPY (
   SELECT
     {_select_list()}
   FROM (SELECT json_transform(line, '{_JSON_STRUCTURE}') AS e, * FROM chunk) AS c
-) TO '{{dest}}' (FORMAT parquet, COMPRESSION zstd)
+) TO '{{dest}}' (FORMAT parquet, COMPRESSION zstd, COMPRESSION_LEVEL 1)
 """
 
 

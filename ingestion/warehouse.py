@@ -20,9 +20,10 @@ recommends for production: they test the code, not the data, and the test suite 
 (`run_unit_tests`). Data tests (keys, relationships, accepted values, contracts) run on
 every build, and a failing one stops the publish.
 
-dbt runs in a subprocess: each build gets its own environment (`AGENTOPS_DATA_DIR`), and
-dbt-duckdb, which keeps its connection open for the life of the process, releases the build
-database when the subprocess ends. Builds of one data directory are serialized by a lock file.
+dbt runs in a subprocess (`ingestion/dbt_main.py`): each build gets its own environment
+(`AGENTOPS_DATA_DIR`), and dbt-duckdb, which keeps its connection open for the life of the
+process, releases the build database when the subprocess ends. Builds of one data directory
+are serialized by a lock file.
 """
 
 from __future__ import annotations
@@ -152,8 +153,8 @@ def dbt_command(
     """The dbt invocation of a build, as a subprocess argument list."""
     args = [
         sys.executable,
-        "-c",
-        "import sys; from dbt.cli.main import cli; sys.exit(cli())",
+        "-m",
+        "ingestion.dbt_main",
         command,
         "--project-dir",
         str(DBT_PROJECT_DIR),

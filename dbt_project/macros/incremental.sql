@@ -34,6 +34,19 @@
     {{ return(none if value is none else "cast('" ~ value ~ "' as timestamptz)") }}
 {%- endmacro %}
 
+{#- [min, max] of a timestamptz column over the rows of a relation that `where` keeps, looked
+    up now as two literals (none when no row), for the same zone-map skipping. -#}
+{% macro timestamptz_range_literals(relation, column, where='true') -%}
+    {%- set row = run_query(
+        "select cast(min(" ~ column ~ ") as varchar), cast(max(" ~ column ~ ") as varchar) from "
+        ~ relation ~ " where " ~ where
+    ).rows[0] -%}
+    {%- if row[0] is none -%}
+        {{ return(none) }}
+    {%- endif -%}
+    {{ return(["cast('" ~ row[0] ~ "' as timestamptz)", "cast('" ~ row[1] ~ "' as timestamptz)"]) }}
+{%- endmacro %}
+
 {% macro min_timestamptz() -%}
     {{ return(adapter.dispatch('min_timestamptz', 'agentops_warehouse')()) }}
 {%- endmacro %}

@@ -40,8 +40,19 @@ where {{ _latest_write(model, stamp) }} and {{ column_name }} is null
 {% endtest %}
 
 {#- The parent is first cut down to the keys the new rows use: a semi-join on a few keys
-    instead of a hash table over a parent of tens of millions. -#}
-{% test relationships_in_build(model, column_name, to, field, stamp='built_at') %}
+    instead of a hash table over a parent of tens of millions.
+
+    `prune_on` names a timestamp column that holds the same value in a child row and its
+    parent, such as occurred_at when both rows are the same event. The parent is then read
+    only between the new rows' min and max of it, inlined as literals, so DuckDB skips the row
+    groups of other days by their min/max. A parent outside that range could only make the
+    test fail, never pass. -#}
+{% test relationships_in_build(model, column_name, to, field, stamp='built_at', prune_on=none) %}
+
+{%- set bounds = none -%}
+{%- if prune_on and execute -%}
+    {%- set bounds = timestamptz_range_literals(model, prune_on, _latest_write(model, stamp)) -%}
+{%- endif %}
 
 with child as (
 
@@ -56,6 +67,9 @@ parent as (
     select {{ field }} as to_field
     from {{ to }}
     where {{ field }} in (select from_field from child)
+    {%- if bounds %}
+        and {{ prune_on }} between {{ bounds[0] }} and {{ bounds[1] }}
+    {%- endif %}
 
 )
 

@@ -17,6 +17,7 @@ from __future__ import annotations
 import copy
 import json
 import math
+import shutil
 import subprocess
 import sys
 import time
@@ -521,3 +522,46 @@ def test_dbt_unit_tests_pass(scenario: Scenario) -> None:
     result = scenario.unit_tests
     assert result is not None and result.statuses.get("pass", 0) >= 6, result
     assert result.success, result.summary() + "\n" + result.output_tail
+
+
+def test_an_orphan_row_fails_its_relationship_test_and_the_exit_status(
+    scenario: Scenario, tmp_path: Path
+) -> None:
+    """The pruned relationship test (prune_on: occurred_at) still catches a call whose event is
+    missing, and dbt's failure reaches the caller's exit status through ingestion.dbt_main."""
+    from ingestion import warehouse
+
+    base = tmp_path / "data"
+    shutil.copytree(scenario.data_dir, base, ignore=shutil.ignore_patterns("target", "logs"))
+    check = warehouse.dbt_command(base, command="test", select="fct_model_calls")
+
+    proc, _ = warehouse._invoke(base, check)
+    statuses, failures = warehouse._read_run_results(base)
+    assert (proc.returncode, failures) == (0, []), proc.stdout[-2000:]
+    assert statuses["pass"] >= 5
+
+    con = duckdb.connect(str(warehouse.build_db_path(base)))
+    try:  # a copy of one call under a new event id, as the latest write
+        con.execute(
+            """
+            insert into marts.fct_model_calls
+            select * replace ('mc_orphan' as model_call_id, 'evt_orphan' as event_id,
+                              built_at + interval 1 second as built_at)
+            from marts.fct_model_calls
+            order by built_at desc, model_call_id
+            limit 1
+            """
+        )
+    finally:
+        con.close()
+
+    proc, _ = warehouse._invoke(base, check)
+    statuses, failures = warehouse._read_run_results(base)
+    assert proc.returncode == 1
+    failed = sorted(f.split(":")[0].removeprefix("test.agentops_warehouse.") for f in failures)
+    assert [name.rsplit(".", 1)[0] for name in failed] == [
+        "assert_runs_add_up_to_model_calls",  # the call is not in its run's totals
+        "relationships_in_build_fct_model_calls_event_id__event_id__occurred_at__ref_fct_events_",
+        "relationships_in_build_fct_model_calls_model_call_id__model_call_id__occurred_at__ref_stg_lake__model_calls_",
+    ], failures
+    assert statuses["fail"] == 3 and all("Got 1 result" in f for f in failures), failures
