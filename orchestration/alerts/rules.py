@@ -479,8 +479,10 @@ def alert_events(alert: Alert, detected_at: datetime, sent_at: datetime) -> list
     """The events an alert that was sent adds to our own stream (contract v0).
 
     A threshold alert is a `budget.threshold_hit` (when it was detected) and an
-    `alert.emitted` (when it was sent); the other kinds are an `alert.emitted`. Event ids
-    derive from the dedupe key, so writing them twice (a resend) never adds a row.
+    `alert.emitted` (when it was sent); the other kinds are an `alert.emitted`. Each alert is
+    one run of the `agentops-alerts` agent, closed by a `run.completed` (no tokens), so that
+    `fct_runs` shows it as succeeded rather than running forever. Event ids derive from the
+    dedupe key, so writing them twice (a resend) never adds a row.
     """
     out: list[dict[str, Any]] = []
     f = alert.facts
@@ -508,6 +510,14 @@ def alert_events(alert: Alert, detected_at: datetime, sent_at: datetime) -> list
         "sent_at": iso_utc(sent_at),
     }
     out.append(emitted)
+    done = _envelope(alert, "run.completed", sent_at)
+    done["run"].update(
+        status="succeeded",
+        started_at=iso_utc(min(detected_at, sent_at)),
+        ended_at=iso_utc(sent_at),
+    )
+    done["resource_usage"] = {"input_tokens": 0, "output_tokens": 0, "total_tokens": 0}
+    out.append(done)
     return out
 
 

@@ -159,7 +159,14 @@ def test_alert_events_are_valid_contract_events_with_stable_ids() -> None:
     (alert,) = threshold_alerts([period(thresholds_crossed=(80.0,))], [])
     detected, sent = START + timedelta(hours=12), START + timedelta(hours=12, seconds=3)
     events = alert_events(alert, detected, sent)
-    assert [e["event_type"] for e in events] == ["budget.threshold_hit", "alert.emitted"]
+    assert [e["event_type"] for e in events] == [
+        "budget.threshold_hit",
+        "alert.emitted",
+        "run.completed",
+    ]
+    assert len({e["run"]["run_id"] for e in events}) == 1
+    assert events[2]["run"]["status"] == "succeeded"
+    assert events[2]["run"]["ended_at"] == "2026-11-25T12:00:03Z"
     now = START + timedelta(days=1)
     for line in events_jsonl(events).splitlines():
         result = check_line(line, now)

@@ -353,7 +353,11 @@ def test_sent_alerts_become_events_and_the_snapshot_shows_delivery(
     (events_file,) = (data_dir / "landing" / "_alerts").glob("*.jsonl")
     lines = events_file.read_bytes().splitlines()
     events = [orjson.loads(line) for line in lines]
-    assert [e["event_type"] for e in events] == ["budget.threshold_hit", "alert.emitted"]
+    assert [e["event_type"] for e in events] == [
+        "budget.threshold_hit",
+        "alert.emitted",
+        "run.completed",
+    ]
     for line in lines:
         assert isinstance(check_line(line, bw.AS_OF + bw.timedelta(days=30)), ValidEvent)
     assert events[0]["budget"]["budget_id"] == "acme-daily"

@@ -100,3 +100,15 @@ def test_materialize_whole_pipeline_on_generated_data(
     assert row == (
         "budget.threshold_hit", "acme-daily", 50.0, "slack:#acme-finance", "sent", 1, 2,
     )  # fmt: skip  # one alert: its budget.threshold_hit and alert.emitted events
+    with duckdb.connect(str(published), read_only=True) as con:
+        # fct_runs is not in this partial build; the run's events are (staging is current).
+        runs = con.execute(
+            "select event_type, run_status, count(distinct run_id) from staging.stg_lake__events"
+            " where agent_id = 'agentops-alerts' group by all order by all"
+        ).fetchall()
+    # One run per alert, closed by its run.completed: fct_runs shows it succeeded, not running.
+    assert runs == [
+        ("alert.emitted", None, 1),
+        ("budget.threshold_hit", None, 1),
+        ("run.completed", "succeeded", 1),
+    ]
