@@ -32,7 +32,7 @@ import duckdb
 import orjson
 import pyarrow as pa
 
-from ingestion.contract import Stamps, attributes_json, content_hash
+from ingestion.contract import TIMESTAMP_FIELDS, Stamps, attributes_json, content_hash
 
 MONEY = pa.decimal128(38, 18)
 TS = pa.timestamp("us", tz="UTC")
@@ -131,8 +131,9 @@ EVENT_SCHEMA = pa.schema(
 SECTION_FIELDS = [f.name for f in EVENT_SCHEMA if pa.types.is_struct(f.type)]
 LOADER_FIELDS = ["event_hash", "loaded_at", "load_id", "source_file", "source_line"]
 # Timestamps inside sections; the loader already parsed them (any RFC 3339 offset) to UTC us.
-_SECTION_TS = {"run": ("started_at", "ended_at"), "budget": ("period_start",)}
-_SECTION_TS["alert"] = ("sent_at",)
+_SECTION_TS: dict[str, tuple[str, ...]] = {}
+for _section, _name in (path for path in TIMESTAMP_FIELDS if len(path) == 2):
+    _SECTION_TS[_section] = (*_SECTION_TS.get(_section, ()), _name)
 
 
 def _duck_type(t: pa.DataType) -> str:
@@ -148,9 +149,9 @@ def _duck_type(t: pa.DataType) -> str:
 
 _JSON_FIELDS = [f for f in EVENT_SCHEMA if f.name not in LOADER_FIELDS and f.name != "attributes"]
 _JSON_STRUCTURE = json.dumps({f.name: _duck_type(f.type) for f in _JSON_FIELDS})
-# Columns of the Arrow table handed to DuckDB beside each event's line.
-_STAMP_COLUMNS = ["occurred_at", "run__started_at", "run__ended_at", "budget__period_start"]
-_STAMP_COLUMNS.append("alert__sent_at")
+# Columns of the Arrow table handed to DuckDB beside each event's line, one per member of
+# `Stamps` (TIMESTAMP_FIELDS order): occurred_at, run__started_at, ...
+_STAMP_COLUMNS = ["__".join(path) for path in TIMESTAMP_FIELDS]
 
 
 def _select_list() -> str:

@@ -130,15 +130,22 @@ def seed_args(base: Path, full_refresh: bool = False) -> list[str]:
     return ["--exclude", "resource_type:seed"] if stamp.read_text() == seeds_fingerprint() else []
 
 
+def skips_seeds(args: list[str]) -> bool:
+    """Whether dbt arguments (with `seed_args`) leave the seeds out."""
+    return "resource_type:seed" in args
+
+
 def record_seeds(base: Path, args: list[str]) -> None:
     """After a successful build run with `args`: remember the seeds it loaded."""
-    if "resource_type:seed" not in args:
+    if not skips_seeds(args):
         _seeds_stamp(base).write_text(seeds_fingerprint())
 
 
-def forget_seeds(base: Path) -> None:
-    """Before a build: a build that fails half way may leave the seeds half loaded."""
-    _seeds_stamp(base).unlink(missing_ok=True)
+def forget_seeds(base: Path, args: list[str] | None = None) -> None:
+    """Before a build run with `args` that loads seeds: one that fails half way may leave them
+    half loaded."""
+    if not skips_seeds(args or []):
+        _seeds_stamp(base).unlink(missing_ok=True)
 
 
 def dbt_command(
@@ -248,8 +255,7 @@ def build(
     (base / "build").mkdir(parents=True, exist_ok=True)
     cmd = dbt_command(base, full_refresh=full_refresh, select=select, dbt_vars=dbt_vars)
     with build_lock(base):
-        if "resource_type:seed" not in cmd:
-            forget_seeds(base)
+        forget_seeds(base, cmd)
         proc, dbt_seconds = _invoke(base, cmd)
         statuses, failures = _read_run_results(base)
         success = proc.returncode == 0

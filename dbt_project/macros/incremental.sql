@@ -28,10 +28,8 @@
     the relation is empty). Inlined in a filter, DuckDB skips the row groups before it by their
     min/max, where a scalar subquery would scan them. Only at execution, on real relations. -#}
 {% macro max_timestamptz_literal(relation, column) -%}
-    {%- set value = run_query(
-        "select cast(max(" ~ column ~ ") as varchar) from " ~ relation
-    ).columns[0].values()[0] -%}
-    {{ return(none if value is none else "cast('" ~ value ~ "' as timestamptz)") }}
+    {%- set bounds = timestamptz_range_literals(relation, column) -%}
+    {{ return(none if bounds is none else bounds[1]) }}
 {%- endmacro %}
 
 {#- [min, max] of a timestamptz column over the rows of a relation that `where` keeps, looked

@@ -49,16 +49,17 @@ where {{ _latest_write(model, stamp) }} and {{ column_name }} is null
     test fail, never pass. -#}
 {% test relationships_in_build(model, column_name, to, field, stamp='built_at', prune_on=none) %}
 
+{%- set latest = _latest_write(model, stamp) -%}
 {%- set bounds = none -%}
 {%- if prune_on and execute -%}
-    {%- set bounds = timestamptz_range_literals(model, prune_on, _latest_write(model, stamp)) -%}
+    {%- set bounds = timestamptz_range_literals(model, prune_on, latest) -%}
 {%- endif %}
 
 with child as (
 
     select {{ column_name }} as from_field
     from {{ model }}
-    where {{ _latest_write(model, stamp) }} and {{ column_name }} is not null
+    where {{ latest }} and {{ column_name }} is not null
 
 ),
 

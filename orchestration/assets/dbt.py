@@ -11,7 +11,7 @@ from typing import Any
 import dagster as dg
 from dagster_dbt import DagsterDbtTranslator, DbtCliResource, DbtProject, dbt_assets
 
-from ingestion.warehouse import forget_seeds, record_seeds, seed_args
+from ingestion.warehouse import forget_seeds, record_seeds, seed_args, skips_seeds
 from orchestration.project import dbt_project, ensure_manifest
 from orchestration.resources import WarehouseResource
 
@@ -59,12 +59,11 @@ def warehouse_dbt_models(
         base = warehouse.base()
         # Seeds load only when their files changed since the last successful build.
         args = ["build", "--exclude-resource-type", "unit_test", *seed_args(base)]
-        if "resource_type:seed" not in args:
-            forget_seeds(base)
+        forget_seeds(base, args)
         # One target folder per data directory, kept between runs (the lock serializes them):
         # dbt's partial parsing then skips most of its parse (seconds on every run), which a
         # fresh folder per invocation, dagster-dbt's default, forfeits.
-        if "resource_type:seed" in args:
+        if skips_seeds(args):
             # Unchanged seeds are current in the build database: say so (first: a multi-asset
             # yields in topological order), or Dagster would skip every asset downstream of
             # them, the publish step among them.
