@@ -450,6 +450,29 @@ def _iter_chunks(fh: BinaryIO, chunk_bytes: int) -> Iterator[tuple[bytes, bool]]
         yield pending, False
 
 
+class _NoPandas:
+    """An import hook that refuses `pandas`, installed only while a worker warms up."""
+
+    def find_spec(self, name: str, path: Any = None, target: Any = None) -> None:
+        if name == "pandas":
+            raise ImportError("pandas is not used by the loader's workers")
+
+
+def _init_worker() -> None:
+    """Warm up a forked worker: pyarrow's first conversion of a Python list imports pandas
+    (0.15 s a process) only to ask whether the list is a pandas object. Refused once, pyarrow
+    remembers there is no pandas; the hook is removed at once, so nothing else is affected.
+    """
+    if "pandas" in sys.modules:
+        return
+    hook = _NoPandas()
+    sys.meta_path.insert(0, hook)
+    try:
+        pa.array([0])
+    finally:
+        sys.meta_path.remove(hook)
+
+
 class _Pipeline:
     """Runs chunk jobs inline or on a process pool, keeping results in submission order."""
 
@@ -470,7 +493,9 @@ class _Pipeline:
             ctx = multiprocessing.get_context("fork")
             with contextlib.suppress(Exception):  # jemalloc only: hand freed memory back now
                 pa.jemalloc_set_decay_ms(0)
-            self.pool = ProcessPoolExecutor(max_workers=self.workers, mp_context=ctx)
+            self.pool = ProcessPoolExecutor(
+                max_workers=self.workers, mp_context=ctx, initializer=_init_worker
+            )
         self.pending.append(self.pool.submit(_process_chunk, job))
         while len(self.pending) > self.workers:  # bounded memory: few chunks in flight
             on_result(self.pending.popleft().result())

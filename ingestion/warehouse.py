@@ -174,6 +174,8 @@ def dbt_command(
         "--log-path",
         str(base / "build" / "logs"),
     ]
+    if command in ("build", "test"):
+        args.append("--no-write-json")  # dbt_main writes run_results.json itself
     if full_refresh:
         args.append("--full-refresh")
     if command == "build" and select is None:

@@ -24,9 +24,26 @@
 }}
 
 {#- The latest booking's instant, looked up first and inlined: DuckDB then skips the row
-    groups of calls priced before it (a unit test, whose `this` is a CTE, gets the subquery). -#}
+    groups of calls priced before it (a unit test, whose `this` is a CTE, gets the subquery).
+
+    `only_new` is the common build: the price book is the one of the last booking, so the
+    only candidates are calls priced since then, and the ledger is read for those calls alone
+    (a semi-join on a few thousand ids instead of marking millions of priced calls against
+    the whole ledger). It gives the rows of the general path below, which unit tests and
+    price book changes take. -#}
+{%- set only_new = false -%}
 {%- if is_incremental() and execute and model.resource_type != 'unit_test' -%}
-    {%- set last_booking_at = max_timestamptz_literal(this, 'booked_at') or min_timestamptz() -%}
+    {%- set last_booking_at = max_timestamptz_literal(this, 'booked_at') -%}
+    {%- if last_booking_at is not none -%}
+        {%- set versions = run_query(
+            "select (select price_book_version from " ~ this ~ " where booked_at = "
+            ~ last_booking_at ~ " limit 1), (select price_book_version from "
+            ~ ref('int_price_book_version') ~ ")"
+        ).rows[0] -%}
+        {%- set only_new = versions[0] is not none and versions[0] == versions[1] -%}
+    {%- else -%}
+        {%- set last_booking_at = min_timestamptz() -%}
+    {%- endif -%}
 {%- else -%}
     {%- set last_booking_at =
         "(select coalesce(max(booked_at), " ~ min_timestamptz() ~ ") from ledger)" -%}
@@ -66,7 +83,12 @@ price_book as (
 
 ledger as (
 
-    {% if is_incremental() %}
+    {% if only_new %}
+    select model_call_id, cost_usd, price_book_version, booked_at from {{ this }}
+    where model_call_id in (
+        select model_call_id from priced where built_at > {{ last_booking_at }}
+    )
+    {% elif is_incremental() %}
     select model_call_id, cost_usd, price_book_version, booked_at from {{ this }}
     {% else %}
     select
@@ -95,11 +117,13 @@ candidates as (
     select priced.model_call_id, priced.cost_usd, priced.price_book_version
     from priced
     where
+        {% if not only_new -%}
         (select price_book_version from price_book)
         is distinct from (select price_book_version from last_booking)
         -- priced since the last booking (a build whose ledger step failed is caught up
         -- here) and not booked yet: the anti-join then only probes this build's calls
-        or (
+        or
+        {%- endif %} (
             priced.built_at > {{ last_booking_at }}
             and not exists (
                 select 1 from ledger where ledger.model_call_id = priced.model_call_id
