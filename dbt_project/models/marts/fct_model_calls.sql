@@ -24,6 +24,11 @@ calls as (
 priced as (
 
     select * from {{ ref('int_model_calls_priced') }}
+    {% if is_incremental() and not reprice_all %}
+    -- a new call was priced in the build that registered it or later, so after this model's
+    -- last write: the rest of the table (millions of rows) is skipped by its zone maps
+    where built_at > {{ last_built_at() }}
+    {% endif %}
 
 ),
 

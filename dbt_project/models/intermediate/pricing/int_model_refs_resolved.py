@@ -11,17 +11,18 @@ call of gpt-4o), which is how the price book is keyed. Unknown pairs get NULL id
 """
 
 import genai_prices
-import pyarrow as pa
 from genai_prices import data_snapshot
 
-SCHEMA = pa.schema(
-    [
-        ("provider", pa.string()),
-        ("model", pa.string()),
-        ("price_provider_id", pa.string()),
-        ("price_model_id", pa.string()),
-    ]
-)
+# The result as a DuckDB relation over four lists passed as parameters: an Arrow table built
+# from Python lists would make pyarrow import pandas (0.15 s and more inside dbt) only to ask
+# whether the lists are pandas objects; the relation needs neither.
+RESULT_SQL = """
+select
+    unnest($1::varchar[]) as provider,
+    unnest($2::varchar[]) as model,
+    unnest($3::varchar[]) as price_provider_id,
+    unnest($4::varchar[]) as price_model_id
+"""
 
 
 def resolve(snapshot, owners, provider, model):
@@ -49,12 +50,10 @@ def model(dbt, session):
     pairs = dbt.ref("stg_lake__model_calls").project("provider, model").distinct().fetchall()
     rows = sorted(pairs, key=lambda pair: (pair[0] or "", pair[1] or ""))
     resolved = [resolve(snapshot, owners, provider, model) for provider, model in rows]
-    return pa.table(
-        [
-            [provider for provider, _ in rows],
-            [model for _, model in rows],
-            [ids[0] for ids in resolved],
-            [ids[1] for ids in resolved],
-        ],
-        schema=SCHEMA,
-    )
+    columns = [
+        [provider for provider, _ in rows],
+        [model for _, model in rows],
+        [ids[0] for ids in resolved],
+        [ids[1] for ids in resolved],
+    ]
+    return session.sql(RESULT_SQL, params=columns)
