@@ -79,3 +79,23 @@
     {%- endfor -%}
     ))
 {%- endmacro %}
+
+{#- An append-only incremental build inserts its query straight into the table. dbt-duckdb
+    first materializes the new rows in a temporary table and then copies them into the model;
+    for `incremental_strategy='append'` the temporary relation is a view instead, so the rows
+    (about 100k wide rows per +1% at 10M events) are written once. Same transaction, same
+    snapshot: the query runs once, inside the insert. delete+insert reads its temporary
+    relation twice (the keys to delete, then the rows), so it keeps the table. -#}
+{% macro duckdb__create_table_as(
+    temporary, relation, compiled_code, language='sql', partitioned_by=none, sorted_by=none
+) -%}
+    {%- if temporary and language == 'sql' and config.get('incremental_strategy') == 'append' -%}
+    create temporary view {{ relation.include(database=false, schema=false) }} as (
+        {{ compiled_code }}
+    )
+    {%- else -%}
+    {{ dbt.duckdb__create_table_as(
+        temporary, relation, compiled_code, language, partitioned_by, sorted_by
+    ) }}
+    {%- endif -%}
+{%- endmacro %}

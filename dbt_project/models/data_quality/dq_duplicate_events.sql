@@ -42,6 +42,12 @@ kept_from_these_loads as (
     select load_id, source_file, source_line
     from {{ ref('stg_lake__events') }}
     where load_id in ({% if load_ids %}{{ sql_string_list(load_ids) }}{% else %}null{% endif %})
+    {% if is_incremental() %}
+        -- staging kept these loads' rows in the build that registered them, which came after
+        -- this model's last write (this model runs whenever dq_lake_loads does, in the same
+        -- build): the older rows of the table are skipped by their zone maps
+        and built_at > {{ last_built_at() }}
+    {% endif %}
 
 ),
 
