@@ -43,11 +43,14 @@ where {{ _latest_write(model, stamp) }} and {{ column_name }} is null
     instead of a hash table over a parent of tens of millions.
 
     `prune_on` names a timestamp column that holds the same value in a child row and its
-    parent, such as occurred_at when both rows are the same event. The parent is then read
-    only between the new rows' min and max of it, inlined as literals, so DuckDB skips the row
-    groups of other days by their min/max. A parent outside that range could only make the
-    test fail, never pass. -#}
-{% test relationships_in_build(model, column_name, to, field, stamp='built_at', prune_on=none) %}
+    parent, such as occurred_at when both rows are the same event (`parent_prune_on` names
+    the parent's column when it is called differently). The parent is then read only between
+    the new rows' min and max of it, inlined as literals, so DuckDB skips the row groups of
+    other days by their min/max. A parent outside that range could only make the test fail,
+    never pass. -#}
+{% test relationships_in_build(
+    model, column_name, to, field, stamp='built_at', prune_on=none, parent_prune_on=none
+) %}
 
 {%- set latest = _latest_write(model, stamp) -%}
 {%- set bounds = none -%}
@@ -69,7 +72,7 @@ parent as (
     from {{ to }}
     where {{ field }} in (select from_field from child)
     {%- if bounds %}
-        and {{ prune_on }} between {{ bounds[0] }} and {{ bounds[1] }}
+        and {{ parent_prune_on or prune_on }} between {{ bounds[0] }} and {{ bounds[1] }}
     {%- endif %}
 
 )

@@ -39,7 +39,7 @@ lake_copies as (
 
 kept_from_these_loads as (
 
-    select load_id, source_file, source_line
+    select event_id, event_hash, loaded_at, load_id, source_file, source_line
     from {{ ref('stg_lake__events') }}
     where load_id in ({% if load_ids %}{{ sql_string_list(load_ids) }}{% else %}null{% endif %})
     {% if is_incremental() %}
@@ -65,11 +65,33 @@ losing_copies as (
 
 ),
 
-kept as (
+-- The copy that won, for each losing copy. A producer's retry within a batch lost to a row
+-- of these same loads; only the ids not won there are looked up in the whole table (a scan
+-- of every kept id, skipped when there are none).
+kept_here as (
+
+    select *
+    from kept_from_these_loads
+    where event_id in (select event_id from losing_copies)
+
+),
+
+kept_before as (
 
     select event_id, event_hash, loaded_at, load_id, source_file, source_line
     from {{ ref('stg_lake__events') }}
-    where event_id in (select event_id from losing_copies)
+    where event_id in (
+        select event_id from losing_copies
+        where event_id not in (select event_id from kept_here)
+    )
+
+),
+
+kept as (
+
+    select * from kept_here
+    union all
+    select * from kept_before
 
 ),
 
