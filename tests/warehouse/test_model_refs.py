@@ -56,9 +56,12 @@ def test_refs_are_genai_prices_resolution_and_reused_per_release(tmp_path: Path)
     first = refs(published)
     with duckdb.connect(str(published), read_only=True) as con:
         pairs = set(
-            con.sql("select distinct provider, model from staging.stg_lake__model_calls").fetchall()
+            con.sql(
+                "select distinct provider, model from staging.stg_lake__events "
+                "where event_type in ('model_call.completed', 'model_call.failed')"
+            ).fetchall()
         )
-    assert set(first) == pairs, "one row per distinct pair of the model calls"
+    assert set(first) == pairs, "one row per distinct pair of the model-call events"
     version = genai_prices.__version__
     for (provider, model), (pid, mid, v) in first.items():
         assert v == version

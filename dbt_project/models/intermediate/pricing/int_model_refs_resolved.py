@@ -1,6 +1,8 @@
 """Resolve producers' (provider, model) strings to genai-prices models, with its own resolver.
 
-One row per distinct (provider, model) pair of stg_lake__model_calls. genai-prices matches
+One row per distinct (provider, model) pair of the model-call events (read from
+stg_lake__events, which stg_lake__model_calls filters: this model then runs beside that one
+instead of after it, off the build's longest chain). genai-prices matches
 model strings with per-model rules (equals, starts_with, regex, ...), falls back across
 providers (Azure serves OpenAI's models, Google serves Anthropic's, ...), normalises compact
 dates and understands LiteLLM's `provider/model` refs; re-implementing that in SQL would drift,
@@ -51,7 +53,13 @@ def model(dbt, session):
             f"{genai_prices.__version__} is installed; install the pinned version or run "
             "`agentops-wh pricebook export` and commit the seeds"
         )
-    pairs = dbt.ref("stg_lake__model_calls").project("provider, model").distinct().fetchall()
+    pairs = (
+        dbt.ref("stg_lake__events")
+        .filter("event_type in ('model_call.completed', 'model_call.failed')")
+        .project("provider, model")
+        .distinct()
+        .fetchall()
+    )
     rows = sorted(pairs, key=lambda pair: (pair[0] or "", pair[1] or ""))
     known = resolved_before(session, dbt.this, genai_prices.__version__)
     if any(pair not in known for pair in rows):
