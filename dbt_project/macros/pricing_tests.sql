@@ -3,14 +3,44 @@
     Fails for a call priced now whose entries do not sum to exactly cost_usd, a call unpriced
     now whose entries hold money (a non-zero sum), and a call with no entry at all.
     Checked for the calls of the latest pricing and the latest booking: a call neither
-    repriced nor booked since the build that last checked it cannot have changed balance. -#}
+    repriced nor booked since the build that last checked it cannot have changed balance.
+
+    Both tables hold millions of rows; the touched calls are found without reading them all:
+    - their prices: the latest pricing holds most of them; only the calls booked now but
+      priced earlier are looked up in the whole table (a scan skipped when there are none);
+    - their entries: a call is booked only by a build that registered its load, so no entry
+      is older than the call's loaded_at, less the few seconds a build may start before a
+      load it registers has committed (an hour of slack). The ledger is append-only, so
+      DuckDB skips the older bookings by booked_at. A wrong bound could only hide entries,
+      that is make the test fail, never pass. -#}
 {% test pricing_ledger_balances(model, priced) %}
 
-with touched as (
+with priced_now as (
 
-    select model_call_id from {{ priced }} where {{ _latest_write(priced, 'built_at') }}
-    union
-    select model_call_id from {{ model }} where {{ _latest_write(model, 'booked_at') }}
+    select model_call_id, cost_usd, loaded_at
+    from {{ priced }}
+    where {{ _latest_write(priced, 'built_at') }}
+
+),
+
+booked_now as (
+
+    select distinct model_call_id
+    from {{ model }}
+    where {{ _latest_write(model, 'booked_at') }}
+
+),
+
+touched as (
+
+    select * from priced_now
+    union all
+    select model_call_id, cost_usd, loaded_at
+    from {{ priced }}
+    where model_call_id in (
+        select model_call_id from booked_now
+        where model_call_id not in (select model_call_id from priced_now)
+    )
 
 ),
 
@@ -19,23 +49,23 @@ ledger as (
     select model_call_id, sum(cost_usd) as ledger_cost_usd, count(*) as entry_count
     from {{ model }}
     where model_call_id in (select model_call_id from touched)
+        and booked_at >= (select min(loaded_at) from touched) - interval 1 hour
     group by model_call_id
 
 )
 
 select
-    priced.model_call_id,
-    priced.cost_usd,
+    touched.model_call_id,
+    touched.cost_usd,
     ledger.ledger_cost_usd,
     ledger.entry_count
-from {{ priced }} as priced
+from touched
 left join ledger
-    on priced.model_call_id = ledger.model_call_id
-where priced.model_call_id in (select model_call_id from touched) and (
+    on touched.model_call_id = ledger.model_call_id
+where
     ledger.model_call_id is null
-    or (priced.cost_usd is not null and ledger.ledger_cost_usd is distinct from priced.cost_usd)
-    or (priced.cost_usd is null and coalesce(ledger.ledger_cost_usd, 0) <> 0)
-)
+    or (touched.cost_usd is not null and ledger.ledger_cost_usd is distinct from touched.cost_usd)
+    or (touched.cost_usd is null and coalesce(ledger.ledger_cost_usd, 0) <> 0)
 
 {% endtest %}
 
