@@ -62,12 +62,12 @@ def model(dbt, session):
     )
     rows = sorted(pairs, key=lambda pair: (pair[0] or "", pair[1] or ""))
     known = resolved_before(session, dbt.this, genai_prices.__version__)
-    if any(pair not in known for pair in rows):
+    new_pairs = [pair for pair in rows if pair not in known]
+    if new_pairs:
         snapshot = data_snapshot.get_snapshot()
         owners = {id(info): p.id for p in snapshot.providers for info in p.models}
-        for provider, model in rows:
-            if (provider, model) not in known:
-                known[provider, model] = resolve(snapshot, owners, provider, model)
+        for provider, model in new_pairs:
+            known[provider, model] = resolve(snapshot, owners, provider, model)
     resolved = [known[pair] for pair in rows]
     columns = [
         [provider for provider, _ in rows],
