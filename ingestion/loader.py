@@ -349,11 +349,29 @@ class _ChunkJob:
     seq: int
     source: str
     first_line_no: int
-    blob: bytes
+    blob: bytes | None  # the chunk's lines, or None: read `length` bytes at `offset` of `path`
     now: datetime
     loaded_at_us: int
     config: ValidationConfig
     redactor: Redactor
+    path: str = ""
+    offset: int = 0
+    length: int = 0
+    n_lines: int = 0  # lines the main process counted in the range, checked by the worker
+
+    def lines_blob(self) -> bytes:
+        """The chunk's bytes; a worker reads a range itself rather than get it through a pipe."""
+        if self.blob is not None:
+            return self.blob
+        with open(self.path, "rb") as fh:
+            fh.seek(self.offset)
+            blob = fh.read(self.length)
+        if len(blob) != self.length or blob.count(b"\n") != self.n_lines:
+            raise LoadError(
+                f"{self.path} changed while it was being loaded (bytes {self.offset}.."
+                f"{self.offset + self.length} differ); load it again once it is complete"
+            )
+        return blob
 
 
 def _process_chunk(job: _ChunkJob) -> _ChunkResult:
@@ -378,10 +396,11 @@ def _process_chunk_inner(job: _ChunkJob) -> _ChunkResult:
     res = _ChunkResult()
     by_day: dict[int, EventColumns] = {}
     redactor, config, now = job.redactor, job.config, job.now
-    lines = job.blob.split(b"\n")
+    blob = job.lines_blob()
+    lines = blob.split(b"\n")
     if lines and lines[-1] == b"":
         lines.pop()
-    suspects = redactor.candidate_lines(job.blob, lines)
+    suspects = redactor.candidate_lines(blob, lines)
     loads, dumps, is_valid = orjson.loads, orjson.dumps, fast_validator().is_valid
     now_us, skew_us, max_bytes = (
         to_us(now),
@@ -448,6 +467,31 @@ def _iter_chunks(fh: BinaryIO, chunk_bytes: int) -> Iterator[tuple[bytes, bool]]
         yield block[: cut + 1], True
     if pending:
         yield pending, False
+
+
+def _iter_ranges(fh: BinaryIO, start: int, chunk_bytes: int) -> Iterator[tuple[int, bytes, int]]:
+    """Ranges of whole lines of a plain file: (offset, block, end of the whole lines in block).
+
+    Each block is read where the previous range ended (a seek, not a copy of the partial
+    line); `end` is 0 for the last block when it holds no newline at all (an unfinished line).
+    """
+    pos = start
+    while True:
+        fh.seek(pos)
+        block = fh.read(chunk_bytes)
+        if not block:
+            return
+        cut = block.rfind(b"\n")
+        while cut < 0:  # a line longer than a chunk: read on to its end
+            more = fh.read(chunk_bytes)
+            if not more:
+                yield pos, block, 0
+                return
+            cut = more.rfind(b"\n")
+            cut = cut + len(block) if cut >= 0 else -1
+            block += more
+        yield pos, block, cut + 1
+        pos += cut + 1
 
 
 class _NoPandas:
@@ -529,12 +573,22 @@ def _load_one(
     try:
         fh: BinaryIO = gzip.open(src.path, "rb") if src.gz else open(src.path, "rb")  # noqa: SIM115
         with fh:
-            if src.start:
-                fh.seek(src.start)
-            for blob, whole in _iter_chunks(fh, ctx.chunk_bytes):
-                if not whole and not complete:
+            if src.gz:
+                if src.start:
+                    fh.seek(src.start)
+                chunks: Iterator[tuple[int, bytes, int]] = (
+                    (0, blob, len(blob) if whole else 0)
+                    for blob, whole in _iter_chunks(fh, ctx.chunk_bytes)
+                )
+            else:
+                chunks = _iter_ranges(fh, src.start, ctx.chunk_bytes)
+            for pos, block, end in chunks:
+                if not end and not complete:
                     ctx.summary.incomplete_lines += 1
                     break
+                # Workers read a plain file's range themselves; gzip and inline get the bytes.
+                by_range = bool(end) and not src.gz and ctx.pipeline.workers > 1
+                n_lines = block.count(b"\n", 0, end)
                 ctx.seq += 1
                 job = _ChunkJob(
                     str(ctx.lake.data_dir),
@@ -542,15 +596,22 @@ def _load_one(
                     ctx.seq,
                     src.display,
                     line_no + 1,
-                    blob,
+                    None if by_range else (block if end in (0, len(block)) else block[:end]),
                     ctx.now,
                     ctx.loaded_at_us,
                     ctx.config,
                     ctx.redactor,
+                    str(src.path),
+                    pos,
+                    end,
+                    n_lines,
                 )
                 ctx.pipeline.submit(job, ctx.on_result)
-                offset += len(blob)
-                line_no += blob.count(b"\n") + (0 if whole else 1)
+                taken = end or len(block)
+                offset += taken
+                line_no += n_lines + (0 if end else 1)
+                if not end:
+                    break
             ctx.pipeline.drain(ctx.on_result)
     except (EOFError, gzip.BadGzipFile, zlib.error) as exc:
         raise LoadError(
@@ -624,10 +685,12 @@ def _count_duplicates(lake: Lake, new_files: list[str], summary: LoadSummary) ->
         row = con.execute(
             f"""
             WITH all_copies AS ({new_rel} UNION ALL {old_rel}),
+            -- Ordering copies is the costly part: only ids seen more than once need it.
+            repeated AS (SELECT event_id FROM all_copies GROUP BY event_id HAVING count(*) > 1),
             ranked AS (
                 SELECT is_new, event_hash, row_number() OVER w AS copy_no,
                        first_value(event_hash) OVER w AS first_hash
-                FROM all_copies
+                FROM all_copies SEMI JOIN repeated USING (event_id)
                 WINDOW w AS (PARTITION BY event_id
                              ORDER BY is_new, loaded_at, load_id, source_file, source_line)
             )

@@ -170,6 +170,63 @@ def test_grace_period_makes_a_quiet_file_complete(tmp_path: Path, data_dir: Path
     assert (s.accepted, s.incomplete_lines) == (1, 0)
 
 
+@pytest.mark.parametrize("held_back", [False, True])
+def test_worker_pool_loads_what_a_single_process_loads(
+    tmp_path: Path, held_back: bool, data_dir: Path
+) -> None:
+    """Workers read their byte ranges of a plain file themselves; the lake must not notice.
+
+    The pool runs in a fresh process, as the CLI's does: forking a process that already holds
+    DuckDB connections (this one does) can copy a held lock into the children.
+    """
+    long_event = make_event(event_id="long", attributes={"note": "x" * 3000})
+    lines: list = [*events(40), b"", long_event, b"{not json", *events(40, start=100)]
+    lines[7] = orjson.dumps(lines[7]) + b"\r"  # CRLF
+    body = b"".join((x if isinstance(x, bytes) else orjson.dumps(x)) + b"\n" for x in lines)
+    tail = orjson.dumps(make_event(event_id="tail"))  # no newline: held back or judged
+    cols = "event_id, source_line, event_hash, occurred_at, attributes"
+    results = []
+    for workers in (1, 2):
+        f = tmp_path / f"w{workers}" / "batch.jsonl"
+        f.parent.mkdir()
+        f.write_bytes(body + tail)
+        d = tmp_path / f"data{workers}"
+        code = (
+            "import sys, orjson; from ingestion.loader import load_paths; "
+            f"s = load_paths([{str(f)!r}], {str(d)!r}, workers={workers}, chunk_bytes=2048, "
+            f"final={not held_back}, grace_seconds=3600); "
+            "sys.stdout.buffer.write(orjson.dumps(s.as_dict()))"
+        )
+        run = subprocess.run([sys.executable, "-c", code], capture_output=True, cwd=PROJECT)
+        assert run.returncode == 0, run.stderr.decode()[-2000:]
+        s = orjson.loads(run.stdout)
+        results.append(
+            (
+                tuple(s[k] for k in ("accepted", "quarantined", "blank_lines", "incomplete_lines"))
+                + (s["by_reason"],),
+                lake_rows(d, f"SELECT {cols} FROM lake ORDER BY source_line"),
+                [(q["line_no"], q["reason_code"]) for q in quarantine(d)],
+            )
+        )
+    assert results[0] == results[1]
+    counts, rows, rejected = results[1]
+    assert counts == (81 + (not held_back), 1, 1, int(held_back), {"invalid_json": 1})
+    assert [r[1] for r in rows] == [*range(1, 41), 42, *range(44, 84), *([84] * (not held_back))]
+    assert rejected == [(43, "invalid_json")]
+
+
+def test_a_file_rewritten_under_a_worker_is_refused(tmp_path: Path) -> None:
+    from ingestion.loader import _ChunkJob
+
+    f = write(tmp_path / "a.jsonl", events(3))
+    n = len(f.read_bytes())
+    job = _ChunkJob("", "L", 1, "a", 1, None, None, 0, None, None, str(f), 0, n, 3)  # type: ignore[arg-type]
+    assert job.lines_blob() == f.read_bytes()
+    f.write_bytes(f.read_bytes()[:-5] + b"\n\n\n\n\n")
+    with pytest.raises(LoadError, match="changed while it was being loaded"):
+        job.lines_blob()
+
+
 def test_duplicates_within_and_across_loads(tmp_path: Path, data_dir: Path) -> None:
     e1, e2 = make_event(event_id="d1"), make_event(event_id="d2")
     changed = make_event(event_id="d2", occurred_at="2026-11-21T00:00:00Z")
