@@ -348,7 +348,7 @@ class Lake:
         self.write_atomic(self.loads_dir / f"{load_id}.json", orjson.dumps(record))
 
     def manifest(self) -> dict[str, dict]:
-        """Content hash -> manifest entry of every source loaded by a committed load."""
+        """Content hash ("<algorithm>:<hex>") -> entry of every source a committed load loaded."""
         out: dict[str, dict] = {}
         if not self.manifest_path.exists():
             return out
@@ -356,8 +356,11 @@ class Lake:
         with open(self.manifest_path, "rb") as fh:
             for line in fh:
                 entry = orjson.loads(line)
+                if "hash" not in entry:  # written before hashes named their algorithm
+                    entry["hash"] = "sha256:" + entry.pop("sha256")
+                    entry["prefix_hash"] = "sha256:" + entry.pop("prefix_sha256")
                 if entry["load_id"] in committed:
-                    out.setdefault(entry["sha256"], entry)
+                    out.setdefault(entry["hash"], entry)
         return out
 
     def parquet_glob(self) -> str:

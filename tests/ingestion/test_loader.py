@@ -123,6 +123,30 @@ def test_reload_and_renamed_copy_change_nothing(tmp_path: Path, data_dir: Path) 
     assert len(quarantine(data_dir)) == 1
 
 
+def test_manifests_written_with_sha256_are_still_honoured(tmp_path: Path, data_dir: Path) -> None:
+    """Lakes loaded before the manifest named its hash algorithm hold bare SHA-256 entries."""
+    import hashlib
+
+    f = write(tmp_path / "a.jsonl", events(3))
+    renamed = tmp_path / "renamed.jsonl"
+    renamed.write_bytes(f.read_bytes())
+    assert load_paths([f], data_dir).accepted == 3
+    manifest = data_dir / "lake" / "_manifest.jsonl"
+    (entry,) = [orjson.loads(line) for line in manifest.read_bytes().splitlines()]
+    assert entry["hash"].startswith("xxh3_128:") and entry["bytes_loaded"] == f.stat().st_size
+    legacy = {k: v for k, v in entry.items() if k not in ("hash", "prefix_hash")}
+    legacy["sha256"] = legacy["prefix_sha256"] = hashlib.sha256(f.read_bytes()).hexdigest()
+    manifest.write_bytes(orjson.dumps(legacy) + b"\n")
+    s = load_paths([f, renamed], data_dir)
+    assert (s.files_skipped, s.accepted) == (2, 0)
+    # a grown file resumes after the bytes its legacy entry covers
+    with open(f, "ab") as fh:
+        fh.write(orjson.dumps(make_event(event_id="more")) + b"\n")
+    s = load_paths([f], data_dir)
+    assert (s.files_loaded, s.accepted, s.duplicates) == (1, 1, 0)
+    assert lake_rows(data_dir, "SELECT count(*), max(source_line) FROM lake") == [(4, 4)]
+
+
 def test_folder_recursion_and_gzip(tmp_path: Path, data_dir: Path) -> None:
     d = tmp_path / "in"
     (d / "deep").mkdir(parents=True)
