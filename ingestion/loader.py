@@ -53,7 +53,7 @@ from ingestion.redaction import DEFAULT_REDACTOR, Redactor
 from ingestion.settings import data_dir as default_data_dir
 
 FILE_HASH = "xxh3_128"  # the manifest's content hash of source files
-CHUNK_BYTES = 4 << 20  # about 6.5k events of 600 bytes per chunk
+CHUNK_BYTES = 8 << 20  # about 13k events of 600 bytes: a file per chunk and date costs ~6 ms
 DEFAULT_GRACE_SECONDS = 60.0
 _DAY_US = 86_400_000_000
 
@@ -693,11 +693,16 @@ def _count_duplicates(lake: Lake, new_files: list[str], summary: LoadSummary) ->
             if old_files
             else f"SELECT * FROM ({new_rel}) WHERE false"
         )
-        row = con.execute(
-            f"""
-            WITH all_copies AS ({new_rel} UNION ALL {old_rel}),
-            -- Ordering copies is the costly part: only ids seen more than once need it.
-            repeated AS (SELECT event_id FROM all_copies GROUP BY event_id HAVING count(*) > 1),
+        copies = f"WITH all_copies AS ({new_rel} UNION ALL {old_rel})"
+        repeated = "SELECT event_id FROM all_copies GROUP BY event_id HAVING count(*) > 1"
+        # Ordering copies is the costly part: skipped when no id repeats (the common case),
+        # and then done for the repeated ids only.
+        row = con.execute(f"{copies} SELECT count(*), 0 FROM ({repeated})").fetchone()
+        if row[0]:
+            row = con.execute(
+                f"""
+            {copies},
+            repeated AS ({repeated}),
             ranked AS (
                 SELECT is_new, event_hash, row_number() OVER w AS copy_no,
                        first_value(event_hash) OVER w AS first_hash
@@ -709,7 +714,7 @@ def _count_duplicates(lake: Lake, new_files: list[str], summary: LoadSummary) ->
                    count(*) FILTER (WHERE copy_no > 1 AND event_hash <> first_hash)
             FROM ranked WHERE is_new = 1
             """
-        ).fetchone()
+            ).fetchone()
     finally:
         con.close()
     summary.duplicates, summary.conflicting_duplicates = int(row[0]), int(row[1])
