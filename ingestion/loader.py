@@ -545,6 +545,9 @@ class _Pipeline:
             # in milliseconds. Only the CLI asks for workers (a single-threaded process at that
             # point); library callers such as the HTTP flusher and Dagster run inline.
             fast_validator()  # compiled once here, inherited by every worker
+            # Python's advice for fork without exec: frozen objects are never touched by the
+            # children's collections, so their pages stay shared (the tree's PSS stays low).
+            gc.freeze()
             ctx = multiprocessing.get_context("fork")
             with contextlib.suppress(Exception):  # jemalloc only: hand freed memory back now
                 pa.jemalloc_set_decay_ms(0)
@@ -563,6 +566,7 @@ class _Pipeline:
         if self.pool is not None:
             self.pool.shutdown(wait=True, cancel_futures=True)
             self.pool = None
+            gc.unfreeze()
 
 
 def _load_one(
@@ -760,6 +764,10 @@ def _cmd_load(args: argparse.Namespace) -> int:
         print(orjson.dumps(summary.as_dict()).decode())
     else:
         print(format_summary(summary))
+    # The process ends here: spare the interpreter's final garbage collections, which walk
+    # every object of every imported module (60-90 ms of the command's time). Objects are
+    # still freed and every exit handler still runs.
+    gc.freeze()
     return 0
 
 
