@@ -221,7 +221,7 @@ class EventColumns:
 _DUCK: tuple[int, duckdb.DuckDBPyConnection] | None = None
 
 
-def _duck() -> duckdb.DuckDBPyConnection:
+def writer_connection() -> duckdb.DuckDBPyConnection:
     """This process's DuckDB connection (loader workers are forked: one each, made lazily)."""
     global _DUCK
     if _DUCK is None or _DUCK[0] != os.getpid():
@@ -312,7 +312,7 @@ class Lake:
         dest = self.events_dir / rel
         dest.parent.mkdir(parents=True, exist_ok=True)
         tmp = dest.parent / f".tmp-{dest.name}"
-        con = _duck()
+        con = writer_connection()
         con.register("chunk", cols.to_arrow(loaded_at_us, load_id, source_file))
         try:
             con.execute(_COPY_SQL.replace("{dest}", str(tmp).replace("'", "''")))

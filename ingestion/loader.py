@@ -48,7 +48,7 @@ from ingestion.contract import (
     stamps_of,
     to_us,
 )
-from ingestion.lake import EventColumns, Lake
+from ingestion.lake import EventColumns, Lake, writer_connection
 from ingestion.redaction import DEFAULT_REDACTOR, Redactor
 from ingestion.settings import data_dir as default_data_dir
 
@@ -277,7 +277,13 @@ def load_paths(
         load_now = now or datetime.now(UTC)
         load_id = new_load_id(load_now)
         summary = LoadSummary(load_id)
-        sources = _resolve_sources(files, lake.manifest(), summary)
+        pipeline = _Pipeline(workers)
+        try:
+            pipeline.start()  # the workers warm up while the files are hashed
+            sources = _resolve_sources(files, lake.manifest(), summary)
+        except BaseException:
+            pipeline.close()
+            raise
         ctx = _LoadContext(
             lake=lake,
             load_id=load_id,
@@ -290,7 +296,7 @@ def load_paths(
             chunk_bytes=chunk_bytes,
             summary=summary,
             quarantine=_Quarantine(lake, load_id, redactor or DEFAULT_REDACTOR),
-            pipeline=_Pipeline(workers),
+            pipeline=pipeline,
             at=load_now.isoformat().replace("+00:00", "Z"),
         )
         manifest_entries: list[dict] = []
@@ -451,6 +457,7 @@ def _process_chunk_inner(job: _ChunkJob) -> _ChunkResult:
         if cols is None:
             cols = by_day[day] = EventColumns()
         cols.add(raw, stamps, event, first + i)
+    del blob, lines  # the chunk's text is not needed any more: lower the peak while writing
     lake = Lake(job.data_dir)
     for day, cols in sorted(by_day.items()):
         date = datetime.fromtimestamp(day * 86_400, tz=UTC).strftime("%Y-%m-%d")
@@ -518,6 +525,7 @@ def _init_worker() -> None:
     (0.15 s a process) only to ask whether the list is a pandas object. Refused once, pyarrow
     remembers there is no pandas; the hook is removed at once, so nothing else is affected.
     """
+    writer_connection()  # and open the worker's DuckDB connection (~15 ms) before the first chunk
     if "pandas" in sys.modules:
         return
     hook = _NoPandas()
@@ -536,11 +544,9 @@ class _Pipeline:
         self.pool: ProcessPoolExecutor | None = None
         self.pending: deque[Future[_ChunkResult]] = deque()
 
-    def submit(self, job: _ChunkJob, on_result: Any) -> None:
-        if self.workers <= 1:
-            on_result(_process_chunk(job))
-            return
-        if self.pool is None:
+    def start(self) -> None:
+        """Fork the workers now, so they warm up while the parent goes on (no-op inline)."""
+        if self.workers > 1 and self.pool is None:
             # fork: the children share the parent's imported modules copy-on-write and start
             # in milliseconds. Only the CLI asks for workers (a single-threaded process at that
             # point); library callers such as the HTTP flusher and Dagster run inline.
@@ -554,6 +560,14 @@ class _Pipeline:
             self.pool = ProcessPoolExecutor(
                 max_workers=self.workers, mp_context=ctx, initializer=_init_worker
             )
+            self.pool.submit(int)  # a fork pool starts all its processes on the first job
+
+    def submit(self, job: _ChunkJob, on_result: Any) -> None:
+        if self.workers <= 1:
+            on_result(_process_chunk(job))
+            return
+        self.start()
+        assert self.pool is not None
         self.pending.append(self.pool.submit(_process_chunk, job))
         while len(self.pending) > self.workers:  # bounded memory: few chunks in flight
             on_result(self.pending.popleft().result())
