@@ -262,11 +262,16 @@ def load_paths(
     now: datetime | None = None,
     workers: int = 1,
     chunk_bytes: int = CHUNK_BYTES,
+    start_method: str = "forkserver",
 ) -> LoadSummary:
     """Load JSONL files and folders into the lake; see the module docstring for guarantees.
 
-    `workers` > 1 validates chunks on a forked process pool; only call it so from a
-    single-threaded process (the CLI does, with one worker per core for large inputs).
+    `workers` > 1 validates chunks on a process pool. Its workers come from a fork server (a
+    fresh process) by default: forking a process that has used DuckDB can hang the children
+    on a lock copied while held. As with any fork server, a script that calls this needs the
+    `if __name__ == "__main__":` guard. `agentops-wh load` forks itself
+    (`start_method="fork"`): its process is fresh, and forked workers share its imported
+    modules and start at once.
     """
     started = time.perf_counter()
     lake = Lake(data_dir or default_data_dir())
@@ -277,7 +282,7 @@ def load_paths(
         load_now = now or datetime.now(UTC)
         load_id = new_load_id(load_now)
         summary = LoadSummary(load_id)
-        pipeline = _Pipeline(workers)
+        pipeline = _Pipeline(workers, start_method)
         try:
             pipeline.start()  # the workers warm up while the files are hashed
             sources = _resolve_sources(files, lake.manifest(), summary)
@@ -539,22 +544,23 @@ def _init_worker() -> None:
 class _Pipeline:
     """Runs chunk jobs inline or on a process pool, keeping results in submission order."""
 
-    def __init__(self, workers: int):
+    def __init__(self, workers: int, start_method: str = "forkserver"):
         self.workers = workers
+        self.start_method = start_method
         self.pool: ProcessPoolExecutor | None = None
         self.pending: deque[Future[_ChunkResult]] = deque()
 
     def start(self) -> None:
-        """Fork the workers now, so they warm up while the parent goes on (no-op inline)."""
+        """Start the workers now, so they warm up while the parent goes on (no-op inline)."""
         if self.workers > 1 and self.pool is None:
-            # fork: the children share the parent's imported modules copy-on-write and start
-            # in milliseconds. Only the CLI asks for workers (a single-threaded process at that
-            # point); library callers such as the HTTP flusher and Dagster run inline.
-            fast_validator()  # compiled once here, inherited by every worker
-            # Python's advice for fork without exec: frozen objects are never touched by the
-            # children's collections, so their pages stay shared (the tree's PSS stays low).
-            gc.freeze()
-            ctx = multiprocessing.get_context("fork")
+            ctx = multiprocessing.get_context(self.start_method)
+            if self.start_method == "fork":
+                fast_validator()  # compiled once here, inherited by every worker
+                # Python's advice for fork without exec: frozen objects are never touched by
+                # the children's collections, so their pages stay shared (low PSS).
+                gc.freeze()
+            else:
+                ctx.set_forkserver_preload([__name__])
             with contextlib.suppress(Exception):  # jemalloc only: hand freed memory back now
                 pa.jemalloc_set_decay_ms(0)
             self.pool = ProcessPoolExecutor(
@@ -580,7 +586,8 @@ class _Pipeline:
         if self.pool is not None:
             self.pool.shutdown(wait=True, cancel_futures=True)
             self.pool = None
-            gc.unfreeze()
+            if self.start_method == "fork":
+                gc.unfreeze()
 
 
 def _load_one(
@@ -766,6 +773,7 @@ def _cmd_load(args: argparse.Namespace) -> int:
         summary = load_paths(
             args.paths,
             workers=args.workers,
+            start_method="fork",  # this process holds no DuckDB connection yet
             final=args.final,
             grace_seconds=args.grace_seconds,
             config=config,

@@ -194,14 +194,16 @@ def test_grace_period_makes_a_quiet_file_complete(tmp_path: Path, data_dir: Path
     assert (s.accepted, s.incomplete_lines) == (1, 0)
 
 
-@pytest.mark.parametrize("held_back", [False, True])
+@pytest.mark.parametrize(
+    ("held_back", "start_method"), [(False, "fork"), (True, "fork"), (False, "forkserver")]
+)
 def test_worker_pool_loads_what_a_single_process_loads(
-    tmp_path: Path, held_back: bool, data_dir: Path
+    tmp_path: Path, held_back: bool, start_method: str, data_dir: Path
 ) -> None:
     """Workers read their byte ranges of a plain file themselves; the lake must not notice.
 
-    The pool runs in a fresh process, as the CLI's does: forking a process that already holds
-    DuckDB connections (this one does) can copy a held lock into the children.
+    The loads run in fresh processes, as the CLI's do: forking a process that already used
+    DuckDB (this one did) can hang the children on a lock copied while held.
     """
     long_event = make_event(event_id="long", attributes={"note": "x" * 3000})
     lines: list = [*events(40), b"", long_event, b"{not json", *events(40, start=100)]
@@ -218,7 +220,7 @@ def test_worker_pool_loads_what_a_single_process_loads(
         code = (
             "import sys, orjson; from ingestion.loader import load_paths; "
             f"s = load_paths([{str(f)!r}], {str(d)!r}, workers={workers}, chunk_bytes=2048, "
-            f"final={not held_back}, grace_seconds=3600); "
+            f"final={not held_back}, grace_seconds=3600, start_method={start_method!r}); "
             "sys.stdout.buffer.write(orjson.dumps(s.as_dict()))"
         )
         run = subprocess.run([sys.executable, "-c", code], capture_output=True, cwd=PROJECT)
@@ -237,6 +239,33 @@ def test_worker_pool_loads_what_a_single_process_loads(
     assert counts == (81 + (not held_back), 1, 1, int(held_back), {"invalid_json": 1})
     assert [r[1] for r in rows] == [*range(1, 41), 42, *range(44, 84), *([84] * (not held_back))]
     assert rejected == [(43, "invalid_json")]
+
+
+def test_workers_of_a_process_that_used_duckdb_do_not_hang(tmp_path: Path) -> None:
+    """A worker forked from a process that used DuckDB hangs opening its own connection
+    (measured: with `start_method="fork"` this test times out). Library callers get workers
+    from a fork server instead, the default.
+
+    It runs in a fresh process with a deadline, so a hang fails the test instead of stalling
+    the suite.
+    """
+    first = write(tmp_path / "first.jsonl", events(5))
+    f = write(tmp_path / "a.jsonl", events(300, start=100))
+    data = str(tmp_path / "data")
+    code = (
+        "import orjson, sys; from ingestion.loader import load_paths; "
+        f"load_paths([{str(first)!r}], {data!r}); "  # inline: opens this process's DuckDB
+        f"s = load_paths([{str(f)!r}], {data!r}, workers=2, chunk_bytes=4096); "
+        "sys.stdout.buffer.write(orjson.dumps([s.accepted, s.files_loaded]))"
+    )
+    try:
+        run = subprocess.run(
+            [sys.executable, "-c", code], capture_output=True, cwd=PROJECT, timeout=60
+        )
+    except subprocess.TimeoutExpired:
+        pytest.fail("the load with workers hung in a process that had used DuckDB")
+    assert run.returncode == 0, run.stderr.decode()[-2000:]
+    assert orjson.loads(run.stdout) == [300, 1]
 
 
 def test_a_file_rewritten_under_a_worker_is_refused(tmp_path: Path) -> None:
