@@ -122,8 +122,8 @@ def expand_paths(paths: list[Path]) -> list[Path]:
 def _hash_file(path: Path, limit: int | None = None, algorithm: str = FILE_HASH) -> str:
     """Content hash of a file (or of its first `limit` bytes), as "<algorithm>:<hex>".
 
-    XXH3-128, as rsync uses to recognise content: identity, not secrecy, and ten times faster
-    than SHA-256. Manifests written before it hold "sha256" entries; those are still honoured.
+    XXH3-128, as rsync uses to recognise content: identity, not secrecy, at a fraction of
+    SHA-256's cost. Manifests written before it hold "sha256" entries; those are still honoured.
     """
     h: Any = xxhash.xxh3_128() if algorithm == FILE_HASH else hashlib.new(algorithm)
     remaining = limit
@@ -381,19 +381,22 @@ class _ChunkJob:
     length: int = 0
     n_lines: int = 0  # lines the main process counted in the range, checked by the worker
 
-    def lines_blob(self) -> bytes:
-        """The chunk's bytes; a worker reads a range itself rather than get it through a pipe."""
-        if self.blob is not None:
-            return self.blob
-        with open(self.path, "rb") as fh:
-            fh.seek(self.offset)
-            blob = fh.read(self.length)
-        if len(blob) != self.length or blob.count(b"\n") != self.n_lines:
+    def read_lines(self) -> tuple[bytes, list[bytes]]:
+        """The chunk's bytes and its lines; a worker reads a range itself (no pipe copy)."""
+        blob = self.blob
+        if blob is None:
+            with open(self.path, "rb") as fh:
+                fh.seek(self.offset)
+                blob = fh.read(self.length)
+        lines = blob.split(b"\n")
+        if self.blob is None and (len(blob) != self.length or len(lines) - 1 != self.n_lines):
             raise LoadError(
                 f"{self.path} changed while it was being loaded (bytes {self.offset}.."
                 f"{self.offset + self.length} differ); load it again once it is complete"
             )
-        return blob
+        if lines[-1] == b"":
+            lines.pop()
+        return blob, lines
 
 
 def _process_chunk(job: _ChunkJob) -> _ChunkResult:
@@ -418,10 +421,7 @@ def _process_chunk_inner(job: _ChunkJob) -> _ChunkResult:
     res = _ChunkResult()
     by_day: dict[int, EventColumns] = {}
     redactor, config, now = job.redactor, job.config, job.now
-    blob = job.lines_blob()
-    lines = blob.split(b"\n")
-    if lines and lines[-1] == b"":
-        lines.pop()
+    blob, lines = job.read_lines()
     suspects = redactor.candidate_lines(blob, lines)
     loads, dumps, is_valid = orjson.loads, orjson.dumps, fast_validator().is_valid
     now_us, skew_us, max_bytes = (
@@ -474,8 +474,9 @@ def _process_chunk_inner(job: _ChunkJob) -> _ChunkResult:
     return res
 
 
-def _iter_chunks(fh: BinaryIO, chunk_bytes: int) -> Iterator[tuple[bytes, bool]]:
-    """Blocks of whole lines; the last one may end without a newline (flag False)."""
+def _iter_chunks(fh: BinaryIO, chunk_bytes: int) -> Iterator[tuple[int, bytes, int]]:
+    """Blocks of whole lines of a stream (gzip), as `_iter_ranges` yields them; the last block
+    may hold an unfinished line (`end` 0)."""
     pending = b""
     while True:
         block = fh.read(chunk_bytes)
@@ -487,9 +488,9 @@ def _iter_chunks(fh: BinaryIO, chunk_bytes: int) -> Iterator[tuple[bytes, bool]]
             pending = block
             continue
         pending = block[cut + 1 :]
-        yield block[: cut + 1], True
+        yield 0, block[: cut + 1], cut + 1
     if pending:
-        yield pending, False
+        yield 0, pending, 0
 
 
 def _iter_ranges(fh: BinaryIO, start: int, chunk_bytes: int) -> Iterator[tuple[int, bytes, int]]:
@@ -531,6 +532,8 @@ def _init_worker() -> None:
     remembers there is no pandas; the hook is removed at once, so nothing else is affected.
     """
     writer_connection()  # and open the worker's DuckDB connection (~15 ms) before the first chunk
+    with contextlib.suppress(Exception):  # jemalloc only: hand freed memory back at once
+        pa.jemalloc_set_decay_ms(0)
     if "pandas" in sys.modules:
         return
     hook = _NoPandas()
@@ -561,8 +564,6 @@ class _Pipeline:
                 gc.freeze()
             else:
                 ctx.set_forkserver_preload([__name__])
-            with contextlib.suppress(Exception):  # jemalloc only: hand freed memory back now
-                pa.jemalloc_set_decay_ms(0)
             self.pool = ProcessPoolExecutor(
                 max_workers=self.workers, mp_context=ctx, initializer=_init_worker
             )
@@ -610,12 +611,7 @@ def _load_one(
         fh: BinaryIO = gzip.open(src.path, "rb") if src.gz else open(src.path, "rb")  # noqa: SIM115
         with fh:
             if src.gz:
-                if src.start:
-                    fh.seek(src.start)
-                chunks: Iterator[tuple[int, bytes, int]] = (
-                    (0, blob, len(blob) if whole else 0)
-                    for blob, whole in _iter_chunks(fh, ctx.chunk_bytes)
-                )
+                chunks = _iter_chunks(fh, ctx.chunk_bytes)
             else:
                 chunks = _iter_ranges(fh, src.start, ctx.chunk_bytes)
             for pos, block, end in chunks:
@@ -643,11 +639,8 @@ def _load_one(
                     n_lines,
                 )
                 ctx.pipeline.submit(job, ctx.on_result)
-                taken = end or len(block)
-                offset += taken
+                offset += end or len(block)
                 line_no += n_lines + (0 if end else 1)
-                if not end:
-                    break
             ctx.pipeline.drain(ctx.on_result)
     except (EOFError, gzip.BadGzipFile, zlib.error) as exc:
         raise LoadError(

@@ -274,10 +274,10 @@ def test_a_file_rewritten_under_a_worker_is_refused(tmp_path: Path) -> None:
     f = write(tmp_path / "a.jsonl", events(3))
     n = len(f.read_bytes())
     job = _ChunkJob("", "L", 1, "a", 1, None, None, 0, None, None, str(f), 0, n, 3)  # type: ignore[arg-type]
-    assert job.lines_blob() == f.read_bytes()
+    assert job.read_lines()[0] == f.read_bytes()
     f.write_bytes(f.read_bytes()[:-5] + b"\n\n\n\n\n")
     with pytest.raises(LoadError, match="changed while it was being loaded"):
-        job.lines_blob()
+        job.read_lines()
 
 
 def test_duplicates_within_and_across_loads(tmp_path: Path, data_dir: Path) -> None:
