@@ -139,6 +139,23 @@ def cascade_options(dims: pd.DataFrame, chosen: dict[str, str | None]) -> dict[s
     return out
 
 
+def tenants_of_choice(dims: pd.DataFrame, chosen: dict[str, str | None]) -> list[str]:
+    """The tenants whose rows match the chosen workspace, project and agent.
+
+    Names are the tenant's own: two tenants may both have a project `support`. When no
+    tenant is chosen, a name that only one tenant uses selects that tenant; a name several
+    use must not silently add their figures together, so the sidebar says which they are.
+    """
+    rows = dims
+    for key, column, _label in DIMENSIONS[1:]:
+        value = chosen.get(key)
+        if value and column in rows:
+            rows = rows[rows[column] == value]
+    if rows.empty or "tenant_id" not in rows:
+        return []
+    return sorted(str(v) for v in rows["tenant_id"].dropna().unique())
+
+
 def sidebar(
     dims: pd.DataFrame, latest_event_at: datetime | None, now: datetime | None = None
 ) -> FilterInputs:
@@ -178,10 +195,21 @@ def sidebar(
             key=key,
             bind="query-params",
         )
+    tenant = chosen["tenant"]
+    if not tenant and any(chosen[key] for key, _c, _l in DIMENSIONS[1:]):
+        owners = tenants_of_choice(dims, chosen)
+        if len(owners) == 1:
+            tenant = owners[0]
+        elif len(owners) > 1:
+            sb.warning(
+                f"Tenants {', '.join(owners)} each use these names; the figures add them "
+                "up. Pick a tenant to see one.",
+                icon=":material/warning:",
+            )
     filters = Filters(
         start=start,
         end=end,
-        tenant=chosen["tenant"],
+        tenant=tenant,
         workspace=chosen["workspace"],
         project=chosen["project"],
         agent=chosen["agent"],

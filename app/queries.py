@@ -402,16 +402,16 @@ def workflow_economics(wh: Warehouse, f: Filters) -> pd.DataFrame:
         wh,
         f"""
         with runs as (
-            select run_id, coalesce(workflow_id, '(no workflow)') as workflow_id,
+            select tenant_id, run_id, coalesce(workflow_id, '(no workflow)') as workflow_id,
                    run_status, is_ended, cost_usd
             from marts.fct_runs
             where {where}
         ),
         failed_calls as (
-            select run_id, sum(cost_usd) as cost_usd, count(*) as calls
+            select tenant_id, run_id, sum(cost_usd) as cost_usd, count(*) as calls
             from marts.fct_model_calls
-            where is_failed and run_id in (select run_id from runs)
-            group by run_id
+            where is_failed and (tenant_id, run_id) in (select tenant_id, run_id from runs)
+            group by tenant_id, run_id
         )
         select
             runs.workflow_id,
@@ -428,7 +428,8 @@ def workflow_economics(wh: Warehouse, f: Filters) -> pd.DataFrame:
                 as failed_call_spend_usd,
             cast(coalesce(sum(failed_calls.calls), 0) as bigint) as failed_model_calls
         from runs
-        left join failed_calls on runs.run_id = failed_calls.run_id
+        left join failed_calls
+            on runs.tenant_id = failed_calls.tenant_id and runs.run_id = failed_calls.run_id
         group by runs.workflow_id
         order by spend_usd desc, runs.workflow_id
         """,
@@ -513,7 +514,7 @@ def failures_by_code(wh: Warehouse, f: Filters) -> pd.DataFrame:
             error_code,
             mode(error_type) as error_type,
             count(*) as failures,
-            count(distinct run_id) as runs_affected,
+            count(distinct (tenant_id, run_id)) as runs_affected,
             max(occurred_at) as last_seen_at,
             arg_max(error_message, occurred_at) as latest_message
         from marts.fct_failures
@@ -936,8 +937,11 @@ def find_runs(
 
 
 @st.cache_data(ttl=WAREHOUSE_TTL, show_spinner=False)
-def run_detail(wh: Warehouse, run_id: str) -> dict[str, Any]:
-    df = _query(wh, "select * from marts.fct_runs where run_id = ?", [run_id])
+def run_detail(wh: Warehouse, tenant_id: str, run_id: str) -> dict[str, Any]:
+    """The run `run_id` of tenant `tenant_id` (run ids are per tenant); {} when none."""
+    df = _query(
+        wh, "select * from marts.fct_runs where tenant_id = ? and run_id = ?", [tenant_id, run_id]
+    )
     return _one(df)
 
 
@@ -950,7 +954,7 @@ _SPAN_DETAILS_FROM_STAGING = """
            any_value(step_type) as step_type,
            any_value(tool_name) as tool_name
     from staging.stg_lake__events
-    where run_id = ? and occurred_at between ? and ?
+    where tenant_id = ? and run_id = ? and occurred_at between ? and ?
     group by span_id
 """
 _SPAN_DETAILS_NONE = """
@@ -961,18 +965,20 @@ _SPAN_DETAILS_NONE = """
 
 
 @st.cache_data(ttl=WAREHOUSE_TTL, show_spinner=False)
-def run_spans(wh: Warehouse, run_id: str) -> pd.DataFrame:
+def run_spans(wh: Warehouse, tenant_id: str, run_id: str) -> pd.DataFrame:
     """A run's spans (run, steps, model calls, tool calls, policy checks) with timing, tokens,
     cost and errors: one row per span_id, ordered by start."""
     with _connection(wh) as con:
         bounds = con.execute(
-            "select first_event_at, last_event_at from marts.fct_runs where run_id = ?", [run_id]
+            "select first_event_at, last_event_at from marts.fct_runs "
+            "where tenant_id = ? and run_id = ?",
+            [tenant_id, run_id],
         ).fetchall()
         if not bounds:
             return pd.DataFrame()
         # Every table below is scanned for one run; its time span lets DuckDB skip the row
         # groups of other days (min/max zone maps) instead of comparing a million run ids.
-        scope = [run_id, *bounds[0]]
+        scope = [tenant_id, run_id, *bounds[0]]
         has_staging = bool(
             con.execute(
                 "select count(*) from information_schema.tables "
@@ -986,7 +992,7 @@ def run_spans(wh: Warehouse, run_id: str) -> pd.DataFrame:
             with
             events as (
                 select * from marts.fct_events
-                where run_id = ? and occurred_at between ? and ?
+                where tenant_id = ? and run_id = ? and occurred_at between ? and ?
             ),
             spans as (
                 select
@@ -1014,7 +1020,7 @@ def run_spans(wh: Warehouse, run_id: str) -> pd.DataFrame:
                        cached_tokens, cache_write_tokens, reasoning_tokens, total_tokens,
                        cost_usd, price_status
                 from marts.fct_model_calls
-                where run_id = ? and occurred_at between ? and ?
+                where tenant_id = ? and run_id = ? and occurred_at between ? and ?
             ),
             errors as (
                 select span_id,
@@ -1022,13 +1028,13 @@ def run_spans(wh: Warehouse, run_id: str) -> pd.DataFrame:
                        arg_max(error_message, occurred_at) as error_message,
                        arg_max(tool_name, occurred_at) as failed_tool_name
                 from marts.fct_failures
-                where run_id = ? and occurred_at between ? and ?
+                where tenant_id = ? and run_id = ? and occurred_at between ? and ?
                 group by span_id
             ),
             policies as (
                 select span_id, policy_id, decision, reason
                 from marts.fct_policy_decisions
-                where run_id = ? and occurred_at between ? and ?
+                where tenant_id = ? and run_id = ? and occurred_at between ? and ?
             ),
             details as ({details}),
             joined as (
@@ -1232,6 +1238,8 @@ def data_quality(wh: Warehouse) -> dict[str, Any]:
             "conflicting_duplicates": None,
             "run_usage_mismatches": None,
             "mismatch_examples": pd.DataFrame(),
+            "conflicting_ids": None,
+            "conflict_examples": pd.DataFrame(),
         }
         if "dq_duplicate_events" in present:
             row = _one(
@@ -1262,4 +1270,17 @@ def data_quality(wh: Warehouse) -> dict[str, Any]:
                 limit {LIST_LIMIT}
                 """,
             )
+        if "dq_conflicting_ids" in present:
+            examples = _frame(
+                con,
+                f"""
+                select tenant_id, id_kind, conflicting_id, event_id, winning_event_id,
+                       event_type, occurred_at, loaded_at, count(*) over () as total
+                from data_quality.dq_conflicting_ids
+                order by loaded_at desc, tenant_id, event_id
+                limit {LIST_LIMIT}
+                """,
+            )
+            out["conflicting_ids"] = int(examples.total.iloc[0]) if len(examples) else 0
+            out["conflict_examples"] = examples.drop(columns="total")
         return out

@@ -224,13 +224,21 @@ def chart(where: Any, chart: Any) -> None:
     where.vega_lite_chart(chart.to_dict(validate=False), width="stretch")
 
 
-def trace_link(run_id: str) -> str:
-    """A relative link to the Traces page for a run, keeping the current filters."""
+def trace_link(tenant_id: str, run_id: str) -> str:
+    """A relative link to the Traces page for a run, keeping the current filters.
+
+    Run ids are per tenant, so the link names the run's tenant too (it also becomes the
+    tenant filter of the page it opens)."""
     from urllib.parse import urlencode
 
     from app.filters import link_params
 
-    return "traces?" + urlencode(link_params({"run": run_id}), doseq=True)
+    return "traces?" + urlencode(link_params({"tenant": tenant_id, "run": run_id}), doseq=True)
+
+
+def trace_links(rows: Any) -> list[str]:
+    """`trace_link` for every row of a frame with tenant_id and run_id columns."""
+    return [trace_link(t, r) for t, r in zip(rows.tenant_id, rows.run_id, strict=True)]
 
 
 def money_column(label: str, places: int = 4) -> Any:

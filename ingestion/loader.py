@@ -48,6 +48,7 @@ from ingestion.contract import (
     stamps_of,
     to_us,
 )
+from ingestion.keys import tenant_key_sql
 from ingestion.lake import EventColumns, Lake, writer_connection
 from ingestion.redaction import DEFAULT_REDACTOR, Redactor
 from ingestion.settings import data_dir as default_data_dir
@@ -74,6 +75,10 @@ class LoadSummary:
     quarantined: int = 0
     duplicates: int = 0
     conflicting_duplicates: int = 0
+    # Events that reuse, within their tenant, an id an earlier loaded event claimed: a
+    # model_call_id (the later call is never priced) or a run's run.completed.
+    conflicting_model_calls: int = 0
+    conflicting_run_completions: int = 0
     blank_lines: int = 0
     incomplete_lines: int = 0
     by_reason: dict[str, int] = field(default_factory=dict)
@@ -686,12 +691,40 @@ class _LoadContext:
             self.reasons[rej.reason_code] += 1
 
 
-def _count_duplicates(lake: Lake, new_files: list[str], summary: LoadSummary) -> None:
-    """Count this load's events whose id was seen before (earlier loads or earlier lines).
+# The lake columns the duplicate and conflict counts read (struct fields flattened).
+_KEY_COLUMNS = (
+    "tenant.tenant_id AS tenant_id, event_id, event_type, "
+    "model_call.model_call_id AS model_call_id, run.run_id AS run_id, "
+    "event_hash, loaded_at, load_id, source_file, source_line"
+)
+_EVENT_KEY = tenant_key_sql("tenant_id", "event_id")
+# The ids besides its event_id that one event alone may claim within its tenant: summary
+# field -> (the id's key, which events claim it).
+_CLAIMED_IDS = {
+    "conflicting_model_calls": (
+        tenant_key_sql("tenant_id", "model_call_id"),
+        "model_call_id IS NOT NULL",
+    ),
+    "conflicting_run_completions": (
+        tenant_key_sql("tenant_id", "run_id"),
+        "event_type = 'run.completed'",
+    ),
+}
+# "Earlier" as the warehouse orders copies: earlier loads first, then load order.
+_LOAD_ORDER = "ORDER BY is_new, loaded_at, load_id, source_file, source_line"
 
-    Reads only the `event_id` and `event_hash` columns of the committed lake (the semi-join
-    keeps memory to the ids of this load); conflicting copies are those whose content hash
-    differs from the first copy's.
+
+def _count_duplicates(lake: Lake, new_files: list[str], summary: LoadSummary) -> None:
+    """Count this load's duplicates and id conflicts against earlier loads and earlier lines.
+
+    Every key is the tenant's (ingestion/keys.py): another tenant's event with the same
+    event_id is neither a duplicate nor a conflict. A duplicate is a later copy of an event
+    (tenant_id, event_id); it conflicts when its content hash differs from the first copy's.
+    An id conflict is a distinct event that reuses, within its tenant, the model_call_id of
+    an earlier event, or a second run.completed of a run (dq_conflicting_ids lists them).
+
+    Reads only the key columns of the committed lake, and of earlier loads only the rows
+    that share a key with this load (the semi-joins keep memory to the keys of this load).
     """
     new_set = set(new_files)
     old_files = [str(p) for p in lake.events_dir.rglob("*.parquet") if str(p) not in new_set]
@@ -703,39 +736,53 @@ def _count_duplicates(lake: Lake, new_files: list[str], summary: LoadSummary) ->
         con.execute(f"SET temp_directory = '{spill}'")
         con.execute("SET memory_limit = '192MB'")
         con.execute("SET preserve_insertion_order = false")
-        cols = "event_id, event_hash, loaded_at, load_id, source_file, source_line"
-        new_rel = f"SELECT {cols}, 1 AS is_new FROM read_parquet({new_files!r})"
-        old_rel = (
-            f"SELECT {cols}, 0 AS is_new FROM read_parquet({old_files!r}) "
-            f"WHERE event_id IN (SELECT event_id FROM read_parquet({new_files!r}))"
-            if old_files
-            else f"SELECT * FROM ({new_rel}) WHERE false"
+        con.execute(
+            f"CREATE TEMP VIEW new_copies AS "
+            f"SELECT {_KEY_COLUMNS}, 1 AS is_new FROM read_parquet({new_files!r})"
         )
-        copies = f"WITH all_copies AS ({new_rel} UNION ALL {old_rel})"
-        repeated = "SELECT event_id FROM all_copies GROUP BY event_id HAVING count(*) > 1"
-        # Ordering copies is the costly part: skipped when no id repeats (the common case),
-        # and then done for the repeated ids only.
-        row = con.execute(f"{copies} SELECT count(*), 0 FROM ({repeated})").fetchone()
-        if row[0]:
-            row = con.execute(
-                f"""
-            {copies},
-            repeated AS ({repeated}),
-            ranked AS (
-                SELECT is_new, event_hash, row_number() OVER w AS copy_no,
-                       first_value(event_hash) OVER w AS first_hash
-                FROM all_copies SEMI JOIN repeated USING (event_id)
-                WINDOW w AS (PARTITION BY event_id
-                             ORDER BY is_new, loaded_at, load_id, source_file, source_line)
+        if old_files:
+            keys = [(_EVENT_KEY, "true"), *_CLAIMED_IDS.values()]
+            shares_key = " OR ".join(
+                f"({claims} AND {key} IN (SELECT {key} FROM new_copies WHERE {claims}))"
+                for key, claims in keys
             )
-            SELECT count(*) FILTER (WHERE copy_no > 1),
-                   count(*) FILTER (WHERE copy_no > 1 AND event_hash <> first_hash)
-            FROM ranked WHERE is_new = 1
-            """
+            old_rel = (
+                f"SELECT * FROM (SELECT {_KEY_COLUMNS}, 0 AS is_new "
+                f"FROM read_parquet({old_files!r})) WHERE {shares_key}"
+            )
+        else:
+            old_rel = "SELECT * FROM new_copies WHERE false"
+        con.execute(f"CREATE TEMP TABLE copies AS SELECT * FROM new_copies UNION ALL {old_rel}")
+        repeats = " + ".join(
+            f"(SELECT count(*) FROM (SELECT 1 FROM copies WHERE {claims} "
+            f"GROUP BY {key} HAVING count(*) > 1))"
+            for key, claims in [(_EVENT_KEY, "true"), *_CLAIMED_IDS.values()]
+        )
+        # Ordering copies is the costly part: skipped when no key repeats (the common case).
+        if con.execute(f"SELECT {repeats}").fetchone()[0] == 0:
+            return
+        con.execute(
+            "CREATE TEMP TABLE ranked AS SELECT *, row_number() OVER w AS copy_no, "
+            "first_value(event_hash) OVER w AS first_hash "
+            f"FROM copies WINDOW w AS (PARTITION BY {_EVENT_KEY} {_LOAD_ORDER})"
+        )
+        row = con.execute(
+            "SELECT count(*) FILTER (WHERE copy_no > 1), "
+            "count(*) FILTER (WHERE copy_no > 1 AND event_hash <> first_hash) "
+            "FROM ranked WHERE is_new = 1"
+        ).fetchone()
+        summary.duplicates, summary.conflicting_duplicates = int(row[0]), int(row[1])
+        for field_name, (key, claims) in _CLAIMED_IDS.items():
+            # Among distinct events (first copies), the later claims of one id.
+            (n,) = con.execute(
+                "SELECT count(*) FROM (SELECT is_new, row_number() OVER "
+                f"(PARTITION BY {key} {_LOAD_ORDER}) AS claim_no "
+                f"FROM ranked WHERE copy_no = 1 AND {claims}) "
+                "WHERE claim_no > 1 AND is_new = 1"
             ).fetchone()
+            setattr(summary, field_name, int(n))
     finally:
         con.close()
-    summary.duplicates, summary.conflicting_duplicates = int(row[0]), int(row[1])
 
 
 def format_summary(s: LoadSummary) -> str:
@@ -745,6 +792,12 @@ def format_summary(s: LoadSummary) -> str:
         f"{s.duplicates:,} duplicates ({s.conflicting_duplicates:,} conflicting)",
         f"{s.blank_lines:,} blank lines",
     ]
+    if s.conflicting_model_calls or s.conflicting_run_completions:
+        parts.append(
+            f"{s.conflicting_model_calls:,} model call(s) reusing a model_call_id and "
+            f"{s.conflicting_run_completions:,} repeated run.completed (not counted; see "
+            "data_quality.dq_conflicting_ids after the next build)"
+        )
     if s.files_skipped:
         parts.append(f"{s.files_skipped} file(s) already loaded")
     if s.incomplete_lines:

@@ -64,6 +64,7 @@ from ingestion.contract import (
     load_schema,
     parse_document,
 )
+from ingestion.keys import tenant_key, tenant_key_sql
 from ingestion.redaction import Redactor
 from ingestion.settings import data_dir as default_data_dir
 from ingestion.settings import warehouse_path
@@ -608,7 +609,7 @@ class Ingestor:
         self.tokens = TokenStore(tokens_path(base))
         self.budgets = BudgetReader(warehouse_path(base))
         self.metrics = Metrics()
-        # dedupe_key(tenant, event_id) of accepted events -> event day (for pruning). Keyed by
+        # tenant_key(tenant, event_id) of accepted events -> event day (for pruning). Keyed by
         # tenant too: one tenant must neither suppress nor detect another tenant's event ids.
         self._ids: dict[str, int] = {}
         self._lock = threading.Lock()
@@ -630,7 +631,7 @@ class Ingestor:
         self._ids = _lake_event_ids(self.settings.data_dir, cutoff)
         for seg in leftovers:
             for tenant_id, event_id, occurred_at in segment_event_ids(seg):
-                self._ids[dedupe_key(tenant_id, event_id)] = _day_of(occurred_at)
+                self._ids[tenant_key(tenant_id, event_id)] = _day_of(occurred_at)
         if leftovers:
             log.info("%d WAL segment(s) left by the last run: flushing them first", len(leftovers))
         log.info("duplicate detection primed with %d event ids", len(self._ids))
@@ -781,7 +782,7 @@ class Ingestor:
             if b"\n" in line:  # a pretty-printed event: one line per event in the log
                 line = orjson.dumps(ve.event)
             day = ve.timestamps_us[("occurred_at",)] // _DAY_US + _EPOCH_ORDINAL
-            key = dedupe_key(ve.event["tenant"]["tenant_id"], ve.event["event_id"])
+            key = tenant_key(ve.event["tenant"]["tenant_id"], ve.event["event_id"])
             prepared.append((key, day, line))
         with self._lock:
             fresh: dict[str, int] = {}
@@ -909,12 +910,8 @@ def _day_of(occurred_at: str) -> int:
         return datetime.now(UTC).toordinal()
 
 
-def dedupe_key(tenant_id: str, event_id: str) -> str:
-    return f"{tenant_id}\x1f{event_id}"
-
-
 def _lake_event_ids(base: Path, cutoff_day: int) -> dict[str, int]:
-    """dedupe_key -> day of every event in the lake's partitions since `cutoff_day`."""
+    """tenant_key -> day of every event in the lake's partitions since `cutoff_day`."""
     import duckdb
 
     from ingestion.lake import Lake
@@ -934,7 +931,7 @@ def _lake_event_ids(base: Path, cutoff_day: int) -> dict[str, int]:
         con = duckdb.connect()
         try:
             table = con.execute(
-                "SELECT tenant.tenant_id || chr(31) || event_id AS key, "
+                f"SELECT {tenant_key_sql('tenant.tenant_id', 'event_id')} AS key, "
                 "CAST(epoch(occurred_at) // 86400 AS BIGINT) AS day FROM read_parquet(?)",
                 [files],
             ).to_arrow_table()

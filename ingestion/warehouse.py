@@ -148,6 +148,32 @@ def forget_seeds(base: Path, args: list[str] | None = None) -> None:
         _seeds_stamp(base).unlink(missing_ok=True)
 
 
+# The layout of the build database's incremental tables. A change that needs them rebuilt
+# from the lake bumps it, and the next build then runs as a full refresh by itself: no manual
+# step. The cost ledger is never rebuilt (`full_refresh=false`): it is carried over, and the
+# full refresh books only what it does not hold yet. History:
+#   (none)            keyed by event_id, model_call_id, run_id alone;
+#   "2-tenant-keys"   every producer id keyed by (tenant_id, id).
+BUILD_LAYOUT = "2-tenant-keys"
+
+
+def _layout_stamp(base: Path) -> Path:
+    return base / "build" / "layout"
+
+
+def needs_full_refresh(base: Path) -> bool:
+    """Whether the build database holds tables of an older layout (see BUILD_LAYOUT)."""
+    if not build_db_path(base).exists():
+        return False
+    stamp = _layout_stamp(base)
+    return not stamp.exists() or stamp.read_text().strip() != BUILD_LAYOUT
+
+
+def record_layout(base: Path) -> None:
+    """After a successful full build: the build database now has the current layout."""
+    _layout_stamp(base).write_text(BUILD_LAYOUT + "\n")
+
+
 def dbt_command(
     base: Path,
     *,
@@ -255,14 +281,24 @@ def build(
     started = time.perf_counter()
     base = Path(data_dir).resolve() if data_dir is not None else default_data_dir()
     (base / "build").mkdir(parents=True, exist_ok=True)
-    cmd = dbt_command(base, full_refresh=full_refresh, select=select, dbt_vars=dbt_vars)
     with build_lock(base):
+        fresh = not build_db_path(base).exists()
+        upgrade = needs_full_refresh(base)
+        if upgrade and select is not None:
+            raise BuildError(
+                "the build database was built by an older version (its tables are keyed "
+                "differently); run `agentops-wh build` once without --select to upgrade it"
+            )
+        full_refresh = full_refresh or upgrade
+        cmd = dbt_command(base, full_refresh=full_refresh, select=select, dbt_vars=dbt_vars)
         forget_seeds(base, cmd)
         proc, dbt_seconds = _invoke(base, cmd)
         statuses, failures = _read_run_results(base)
         success = proc.returncode == 0
         if success and select is None:
             record_seeds(base, cmd)
+        if success and (select is None or fresh):
+            record_layout(base)
         if not success and not failures:
             failures = [f"dbt exited with code {proc.returncode}; see the output below"]
         published: Path | None = None

@@ -50,3 +50,11 @@ def data_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     d.mkdir()
     monkeypatch.setenv("AGENTOPS_DATA_DIR", str(d))
     return d
+
+
+@pytest.fixture(scope="session")
+def two_tenants(tmp_path_factory: pytest.TempPathFactory):
+    """Two tenants sharing every id and name, loaded by file and HTTP, built (session-wide)."""
+    from tests.two_tenants import build_corpus
+
+    return build_corpus(tmp_path_factory)

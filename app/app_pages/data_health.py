@@ -152,19 +152,27 @@ def warehouse_section(wh: queries.Warehouse | None) -> set[str] | None:
         help=f"{ui.when(s.get('latest_event_at'))}: the newest occurred_at.",
     )
     dq = queries.data_quality(wh)
-    cols = st.columns(3)
+    cols = st.columns(4)
     for col, (label, key, text) in zip(
         cols,
         [
             (
                 "Duplicate copies",
                 "duplicate_copies",
-                "Later copies of an event_id, kept in the lake and listed by dq_duplicate_events.",
+                "Later copies of an event (same tenant and event_id), kept in the lake and "
+                "listed by dq_duplicate_events.",
             ),
             (
                 "Conflicting duplicates",
                 "conflicting_duplicates",
-                "Same event_id, different content: the first loaded copy won.",
+                "Same tenant and event_id, different content: the first loaded copy won.",
+            ),
+            (
+                "Reused ids",
+                "conflicting_ids",
+                "Events that reuse, within their tenant, a model_call_id or a run's "
+                "run.completed that an earlier loaded event claimed: the first loaded counts "
+                "(and is priced), the later one is listed in dq_conflicting_ids.",
             ),
             (
                 "Runs whose roll-up disagrees",
@@ -176,6 +184,9 @@ def warehouse_section(wh: queries.Warehouse | None) -> set[str] | None:
     ):
         value = dq.get(key)
         col.metric(label, "n/a" if value is None else ui.integer(value), help=text, border=True)
+    if isinstance(dq.get("conflict_examples"), pd.DataFrame) and len(dq["conflict_examples"]):
+        with st.expander("Events that reuse an id of their tenant (the first loaded counts)"):
+            ui.table(dq["conflict_examples"], "conflicting_ids")
     if isinstance(dq.get("mismatch_examples"), pd.DataFrame) and len(dq["mismatch_examples"]):
         with st.expander("Runs whose roll-up disagrees with their model calls"):
             ui.table(dq["mismatch_examples"], "usage_mismatches")

@@ -75,7 +75,7 @@ def body() -> None:
             "Error code", codes, index=None, placeholder="All error codes", key="failure_code"
         )
         recent = queries.recent_failures(wh, f, code)
-        recent = recent.assign(trace=[ui.trace_link(r) for r in recent.run_id])
+        recent = recent.assign(trace=ui.trace_links(recent))
         ui.table(
             recent,
             "recent_failures",

@@ -93,7 +93,7 @@ def body() -> None:
 
         st.subheader("Blocked and escalated")
         flagged = queries.flagged_decisions(wh, f)
-        flagged = flagged.assign(trace=[ui.trace_link(r) for r in flagged.run_id])
+        flagged = flagged.assign(trace=ui.trace_links(flagged))
         ui.table(
             flagged,
             "flagged_decisions",

@@ -93,7 +93,7 @@ def running_now(wh: queries.Warehouse, f) -> None:
     if not count:
         st.caption("No run is in progress (every run has a completed or failed event).")
         return
-    rows = rows.assign(trace=[ui.trace_link(r) for r in rows.run_id])
+    rows = rows.assign(trace=ui.trace_links(rows))
     ui.table(
         rows,
         "running_runs",

@@ -81,14 +81,14 @@ def run_summary(run: dict) -> None:
         )
 
 
-def show_run(wh: queries.Warehouse, run_id: str) -> None:
-    run = queries.run_detail(wh, run_id)
+def show_run(wh: queries.Warehouse, tenant_id: str, run_id: str) -> None:
+    run = queries.run_detail(wh, tenant_id, run_id)
     if not run:
-        st.warning(f"No run `{run_id}` in the warehouse.")
+        st.warning(f"No run `{run_id}` of tenant `{tenant_id}` in the warehouse.")
         return
     st.subheader(f"Run {run_id}")
     run_summary(run)
-    spans = span_table(queries.run_spans(wh, run_id), run_id)
+    spans = span_table(queries.run_spans(wh, tenant_id, run_id), run_id)
     if spans.empty:
         st.info("This run has no events with trace spans.")
         return
@@ -173,18 +173,26 @@ def body() -> None:
             },
         )
         rows = picked.selection.rows if picked is not None else []
+        # A run is (tenant_id, run_id): two tenants may both have a run `run_q`.
+        exact = runs[runs.run_id == run_q] if run_q else runs.iloc[0:0]
         selected = None
         if rows:
-            selected = runs.run_id.iloc[rows[0]]
-        elif run_q and (runs.run_id == run_q).any():
-            selected = run_q
+            selected = runs.iloc[rows[0]]
+        elif len(exact) == 1:
+            selected = exact.iloc[0]
+        elif len(exact) > 1:
+            st.caption(
+                f"Tenants {', '.join(sorted(exact.tenant_id))} each have a run `{run_q}`; "
+                "showing the newest: pick a tenant in the sidebar or select a row above."
+            )
+            selected = exact.iloc[0]
         elif (run_q or trace_q) and len(runs) == 1:
-            selected = runs.run_id.iloc[0]
+            selected = runs.iloc[0]
         if selected is None:
             ended = runs[runs.run_status != "running"]
-            selected = (ended if len(ended) else runs).run_id.iloc[0]
+            selected = (ended if len(ended) else runs).iloc[0]
             st.caption("Showing the newest finished run; select another above.")
-        show_run(wh, selected)
+        show_run(wh, selected.tenant_id, selected.run_id)
 
 
 ui.refreshing(body)()

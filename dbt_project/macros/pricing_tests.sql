@@ -17,7 +17,7 @@
 
 with priced_now as (
 
-    select model_call_id, cost_usd, loaded_at
+    select {{ tenant_key('model_call_id') }}, cost_usd, loaded_at
     from {{ priced }}
     where {{ _latest_write(priced, 'built_at') }}
 
@@ -25,7 +25,7 @@ with priced_now as (
 
 booked_now as (
 
-    select distinct model_call_id
+    select distinct {{ tenant_key('model_call_id') }}
     from {{ model }}
     where {{ _latest_write(model, 'booked_at') }}
 
@@ -35,33 +35,38 @@ touched as (
 
     select * from priced_now
     union all
-    select model_call_id, cost_usd, loaded_at
-    from {{ priced }}
-    where model_call_id in (
-        select model_call_id from booked_now
-        where model_call_id not in (select model_call_id from priced_now)
+    select {{ tenant_key('model_call_id', 'p') }}, p.cost_usd, p.loaded_at
+    from {{ priced }} as p
+    where exists (
+        select 1 from booked_now
+        where {{ tenant_key_match('model_call_id', 'booked_now', 'p') }}
+            and not exists (
+                select 1 from priced_now
+                where {{ tenant_key_match('model_call_id', 'priced_now', 'booked_now') }}
+            )
     )
 
 ),
 
 ledger as (
 
-    select model_call_id, sum(cost_usd) as ledger_cost_usd, count(*) as entry_count
+    select {{ tenant_key('model_call_id') }}, sum(cost_usd) as ledger_cost_usd, count(*) as entry_count
     from {{ model }}
-    where model_call_id in (select model_call_id from touched)
+    where {{ tenant_key_in('model_call_id', 'touched') }}
         and booked_at >= (select min(loaded_at) from touched) - interval 1 hour
-    group by model_call_id
+    group by all
 
 )
 
 select
+    touched.tenant_id,
     touched.model_call_id,
     touched.cost_usd,
     ledger.ledger_cost_usd,
     ledger.entry_count
 from touched
 left join ledger
-    on touched.model_call_id = ledger.model_call_id
+    on {{ tenant_key_match('model_call_id', 'touched', 'ledger') }}
 where
     ledger.model_call_id is null
     or (touched.cost_usd is not null and ledger.ledger_cost_usd is distinct from touched.cost_usd)

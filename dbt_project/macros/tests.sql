@@ -17,37 +17,58 @@
     {{ stamp }} >= (select max({{ stamp }}) from {{ model }})
 {%- endmacro %}
 
-{% test unique_in_build(model, column_name, stamp='built_at') %}
+{#- `key` lists the columns that together identify a row (the column alone by default); the
+    tenant_ forms below key a producer's id by its tenant (macros/keys.sql). -#}
+{% macro _unique_in_build(model, key, stamp) %}
 
-select {{ column_name }} as unique_field, count(*) as n_records
+select {{ key | join(', ') }}, count(*) as n_records
 from {{ model }}
-where {{ column_name }} in (
-    select {{ column_name }} from {{ model }} where {{ _latest_write(model, stamp) }}
+where ({{ key | join(', ') }}) in (
+    select {{ key | join(', ') }} from {{ model }} where {{ _latest_write(model, stamp) }}
 )
-group by {{ column_name }}
+group by all
+having count(*) > 1
+
+{% endmacro %}
+
+{% test unique_in_build(model, column_name, stamp='built_at') %}
+{{ _unique_in_build(model, [column_name], stamp) }}
+{% endtest %}
+
+{#- (tenant_id, column) is unique among the rows of the latest write, against the table. -#}
+{% test tenant_unique_in_build(model, column_name, stamp='built_at') %}
+{{ _unique_in_build(model, tenant_key_columns(column_name), stamp) }}
+{% endtest %}
+
+{#- (tenant_id, column) is unique over the whole table. -#}
+{% test tenant_unique(model, column_name) %}
+
+select {{ tenant_key(column_name) }}, count(*) as n_records
+from {{ model }}
+group by all
 having count(*) > 1
 
 {% endtest %}
 
-{% test not_null_in_build(model, column_name, stamp='built_at') %}
+{#- Every non-NULL (tenant_id, column) of the model exists as (tenant_id, field) in `to`:
+    a child row never points at another tenant's parent. -#}
+{% test tenant_relationships(model, column_name, to, field) %}
 
-select {{ column_name }}
-from {{ model }}
-where {{ _latest_write(model, stamp) }} and {{ column_name }} is null
+select {{ tenant_key(column_name, 'child') }}
+from {{ model }} as child
+where child.{{ column_name }} is not null
+    and not exists (
+        select 1 from {{ to }} as parent
+        where parent.{{ field }} = child.{{ column_name }}
+        {%- for c in tenant_key_columns(column_name)[:-1] %}
+            and parent.{{ c }} = child.{{ c }}
+        {%- endfor %}
+    )
 
 {% endtest %}
 
-{#- The parent is first cut down to the keys the new rows use: a semi-join on a few keys
-    instead of a hash table over a parent of tens of millions.
-
-    `prune_on` names a timestamp column that holds the same value in a child row and its
-    parent, such as occurred_at when both rows are the same event (`parent_prune_on` names
-    the parent's column when it is called differently). The parent is then read only between
-    the new rows' min and max of it, inlined as literals, so DuckDB skips the row groups of
-    other days by their min/max. A parent outside that range could only make the test fail,
-    never pass. -#}
-{% test relationships_in_build(
-    model, column_name, to, field, stamp='built_at', prune_on=none, parent_prune_on=none
+{% macro _relationships_in_build(
+    model, column_name, to, field, stamp, prune_on, parent_prune_on, tenant_scoped
 ) %}
 
 {%- set latest = _latest_write(model, stamp) -%}
@@ -55,10 +76,11 @@ where {{ _latest_write(model, stamp) }} and {{ column_name }} is null
 {%- if prune_on and execute -%}
     {%- set bounds = timestamptz_range_literals(model, prune_on, latest) -%}
 {%- endif %}
+{%- set tenant = tenant_key_columns(column_name)[:-1] if tenant_scoped else [] %}
 
 with child as (
 
-    select {{ column_name }} as from_field
+    select {% for c in tenant %}{{ c }}, {% endfor %}{{ column_name }} as from_field
     from {{ model }}
     where {{ latest }} and {{ column_name }} is not null
 
@@ -66,7 +88,7 @@ with child as (
 
 parent as (
 
-    select {{ field }} as to_field
+    select {% for c in tenant %}{{ c }}, {% endfor %}{{ field }} as to_field
     from {{ to }}
     where {{ field }} in (select from_field from child)
     {%- if bounds %}
@@ -75,10 +97,31 @@ parent as (
 
 )
 
-select from_field
+select {% for c in tenant %}{{ c }}, {% endfor %}from_field
 from child
-where not exists (select 1 from parent where parent.to_field = child.from_field)
+where not exists (
+    select 1 from parent
+    where parent.to_field = child.from_field
+    {%- for c in tenant %} and parent.{{ c }} = child.{{ c }}{% endfor %}
+)
 
+{% endmacro %}
+
+{% test relationships_in_build(
+    model, column_name, to, field, stamp='built_at', prune_on=none, parent_prune_on=none
+) %}
+{{ _relationships_in_build(
+    model, column_name, to, field, stamp, prune_on, parent_prune_on, false
+) }}
+{% endtest %}
+
+{#- relationships_in_build on the tenant's key: the parent is (tenant_id, field). -#}
+{% test tenant_relationships_in_build(
+    model, column_name, to, field, stamp='built_at', prune_on=none, parent_prune_on=none
+) %}
+{{ _relationships_in_build(
+    model, column_name, to, field, stamp, prune_on, parent_prune_on, true
+) }}
 {% endtest %}
 
 {% test accepted_values_in_build(model, column_name, values, stamp='built_at') %}

@@ -11,7 +11,14 @@ from typing import Any
 import dagster as dg
 from dagster_dbt import DagsterDbtTranslator, DbtCliResource, DbtProject, dbt_assets
 
-from ingestion.warehouse import forget_seeds, record_seeds, seed_args, skips_seeds
+from ingestion.warehouse import (
+    forget_seeds,
+    needs_full_refresh,
+    record_layout,
+    record_seeds,
+    seed_args,
+    skips_seeds,
+)
 from orchestration.project import dbt_project, ensure_manifest
 from orchestration.resources import WarehouseResource
 
@@ -57,8 +64,19 @@ def warehouse_dbt_models(
     # The lock `agentops-wh build` takes, so a manual build never writes alongside this one.
     with warehouse.build_lock():
         base = warehouse.base()
+        # A build database of an older layout is rebuilt from the lake once (the ledger is
+        # kept); that takes the whole project, not a subset.
+        upgrade = needs_full_refresh(base)
+        if upgrade and context.is_subset:
+            raise dg.Failure(
+                "the build database was built by an older version (its tables are keyed "
+                "differently): materialize all warehouse assets once (or run "
+                "`agentops-wh build`) to upgrade it"
+            )
         # Seeds load only when their files changed since the last successful build.
-        args = ["build", "--exclude-resource-type", "unit_test", *seed_args(base)]
+        args = ["build", "--exclude-resource-type", "unit_test", *seed_args(base, upgrade)]
+        if upgrade:
+            args.append("--full-refresh")
         forget_seeds(base, args)
         # One target folder per data directory, kept between runs (the lock serializes them):
         # dbt's partial parsing then skips most of its parse (seconds on every run), which a
@@ -72,6 +90,8 @@ def warehouse_dbt_models(
         yield from invocation.stream()
         if invocation.is_successful():
             record_seeds(base, args)
+            if not context.is_subset:
+                record_layout(base)
 
 
 @functools.cache

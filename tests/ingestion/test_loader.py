@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import gzip
+import json
 import os
 import signal
 import subprocess
@@ -14,7 +15,7 @@ import duckdb
 import orjson
 import pytest
 
-from ingestion.loader import LoadError, load_paths
+from ingestion.loader import LoadError, format_summary, load_paths
 from tests.conftest import make_event
 
 PROJECT = Path(__file__).resolve().parents[2]
@@ -290,6 +291,56 @@ def test_duplicates_within_and_across_loads(tmp_path: Path, data_dir: Path) -> N
     )
     assert (s2.accepted, s2.duplicates, s2.conflicting_duplicates) == (3, 2, 1)
     assert lake_rows(data_dir, "SELECT count(*), count(DISTINCT event_id) FROM lake") == [(6, 3)]
+
+
+def test_duplicates_and_id_conflicts_are_counted_per_tenant(tmp_path: Path, data_dir: Path) -> None:
+    """Ids are the tenant's: another tenant's event, call or run with the same ids is neither a
+    duplicate nor a conflict; within a tenant, a reused model_call_id or a second
+    run.completed is a conflict, and the same event re-sent in another byte form is a plain
+    duplicate."""
+    zeta = {"tenant_id": "zeta", "workspace_id": "acme-prod", "project_id": "support-bot"}
+
+    def call(event_id: str, call_id: str, tenant: dict | None = None, tokens: int = 10) -> dict:
+        ev = make_event(
+            event_id=event_id,
+            model_call={"model_call_id": call_id, "provider": "openai", "model": "gpt-4o"},
+            resource_usage={"input_tokens": tokens, "output_tokens": 1},
+        )
+        if tenant:
+            ev["tenant"] = tenant
+        return ev
+
+    def done(event_id: str, tenant: dict | None = None) -> dict:
+        ev = make_event(
+            event_id=event_id,
+            event_type="run.completed",
+            model_call=...,
+            resource_usage={"input_tokens": 0, "output_tokens": 0},
+        )
+        if tenant:
+            ev["tenant"] = tenant
+        return ev
+
+    first = [call("a1", "mc-1"), done("r1"), call("a1", "mc-1", zeta), done("r1", zeta)]
+    s1 = load_paths([write(tmp_path / "a.jsonl", first)], data_dir)
+    assert (s1.accepted, s1.duplicates, s1.conflicting_duplicates) == (4, 0, 0)
+    assert (s1.conflicting_model_calls, s1.conflicting_run_completions) == (0, 0)
+
+    # acme re-sends a1 as Python's json.dumps writes it (spaces, other key order): a duplicate
+    resent = json.dumps(dict(reversed(list(call("a1", "mc-1").items())))).encode()
+    later = [
+        resent,
+        call("a2", "mc-1", tokens=99),  # acme reuses its mc-1: a conflict
+        done("r2"),  # a second run.completed of acme's run-1: a conflict
+        call("z2", "mc-2", zeta),  # zeta's new call: nothing
+        call("z3", "mc-2", zeta, tokens=5),  # ...then reused within zeta, in the same load
+    ]
+    s2 = load_paths([write(tmp_path / "b.jsonl", later)], data_dir)
+    assert (s2.accepted, s2.duplicates, s2.conflicting_duplicates) == (5, 1, 0)
+    assert (s2.conflicting_model_calls, s2.conflicting_run_completions) == (2, 1)
+    assert "2 model call(s) reusing a model_call_id and 1 repeated run.completed" in (
+        format_summary(s2)
+    )
 
 
 def test_secrets_and_emails_never_reach_the_data_dir(tmp_path: Path, data_dir: Path) -> None:

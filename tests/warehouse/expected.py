@@ -20,24 +20,29 @@ def parse_ts(value: str) -> datetime:
     return datetime.fromisoformat(value.replace("Z", "+00:00")).astimezone(UTC)
 
 
+def key(ev: Event, id_: str) -> tuple[str, str]:
+    """An id is its tenant's: (tenant_id, id)."""
+    return ev["tenant"]["tenant_id"], id_
+
+
 def first_loaded(loads: Iterable[list[Event]]) -> list[Event]:
-    """One event per event_id: the first copy in load order, then line order."""
-    seen: dict[str, Event] = {}
+    """One event per (tenant_id, event_id): the first copy in load order, then line order."""
+    seen: dict[tuple[str, str], Event] = {}
     for load in loads:
         for ev in load:
-            seen.setdefault(ev["event_id"], ev)
+            seen.setdefault(key(ev, ev["event_id"]), ev)
     return list(seen.values())
 
 
 def model_calls(events: list[Event], loads: Iterable[list[Event]]) -> list[Event]:
-    """One model call event per model_call_id, first loaded wins."""
-    kept = {e["event_id"] for e in events}
-    out: dict[str, Event] = {}
+    """One model call event per (tenant_id, model_call_id), first loaded wins."""
+    kept = {key(e, e["event_id"]) for e in events}
+    out: dict[tuple[str, str], Event] = {}
     for load in loads:
         for ev in load:
-            if ev["event_id"] in kept and ev["event_type"].startswith("model_call."):
-                out.setdefault(ev["model_call"]["model_call_id"], ev)
-                kept.discard(ev["event_id"])
+            if key(ev, ev["event_id"]) in kept and ev["event_type"].startswith("model_call."):
+                out.setdefault(key(ev, ev["model_call"]["model_call_id"]), ev)
+                kept.discard(key(ev, ev["event_id"]))
     return list(out.values())
 
 
@@ -63,14 +68,15 @@ class Run:
     error_code: str | None = None
 
 
-def runs(events: list[Event], calls: list[Event]) -> dict[str, Run]:
-    """Per run: status (failed > completed's status > running), steps, calls and tokens."""
-    out: dict[str, Run] = {}
-    by_run: dict[str, list[Event]] = defaultdict(list)
+def runs(events: list[Event], calls: list[Event]) -> dict[tuple[str, str], Run]:
+    """Per (tenant_id, run_id): status (failed > completed's status > running), steps, calls
+    and tokens."""
+    out: dict[tuple[str, str], Run] = {}
+    by_run: dict[tuple[str, str], list[Event]] = defaultdict(list)
     for ev in events:
-        by_run[ev["run"]["run_id"]].append(ev)
-    for run_id, evs in by_run.items():
-        r = out[run_id] = Run(run_id)
+        by_run[key(ev, ev["run"]["run_id"])].append(ev)
+    for run_key, evs in by_run.items():
+        r = out[run_key] = Run(run_key[1])
         types = {e["event_type"] for e in evs}
         if "run.failed" in types:
             r.status = "failed"
@@ -84,7 +90,7 @@ def runs(events: list[Event], calls: list[Event]) -> dict[str, Run]:
             r.status = reported if reported in ("cancelled", "failed") else "succeeded"
         r.steps = {e["step"]["step_id"] for e in evs if "step" in e}
     for ev in calls:
-        r = out[ev["run"]["run_id"]]
+        r = out[key(ev, ev["run"]["run_id"])]
         r.model_calls += 1
         r.failed_model_calls += ev["event_type"] == "model_call.failed"
         r.tokens.update(usage(ev))

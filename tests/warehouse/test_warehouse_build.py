@@ -269,6 +269,27 @@ def test_model_calls_deduped_on_model_call_id_and_normalised(scenario: Scenario)
     )
     assert len(rows) == len(calls)
     assert "retry-with-new-event-id" not in {r[1] for r in rows}
+    # ...but it is not dropped without a trace: listed beside the event whose call counts.
+    retry = next(e for e in scenario.loads[2] if e["event_id"] == "retry-with-new-event-id")
+    winner = next(
+        c
+        for c in calls
+        if X.key(c, c["model_call"]["model_call_id"])
+        == X.key(retry, retry["model_call"]["model_call_id"])
+    )
+    assert query(
+        scenario,
+        "select tenant_id, id_kind, conflicting_id, event_id, winning_event_id "
+        "from data_quality.dq_conflicting_ids where id_kind = 'model_call'",
+    ) == [
+        (
+            retry["tenant"]["tenant_id"],
+            "model_call",
+            retry["model_call"]["model_call_id"],
+            "retry-with-new-event-id",
+            winner["event_id"],
+        )
+    ]
     assert {(r[2], r[3]) for r in rows} <= {
         ("openai", "gpt-4o-2024-08-06"),
         ("openai", "gpt-4o-mini"),
@@ -304,13 +325,13 @@ def test_run_tokens_calls_and_steps_match(scenario: Scenario) -> None:
     want = X.runs(events, calls)
     rows = query(
         scenario,
-        "select run_id, steps, model_calls, failed_model_calls, input_tokens, output_tokens, "
-        "cached_tokens, cache_write_tokens, reasoning_tokens, total_tokens, error_code, "
-        "ended_at is null, duration_ms from marts.fct_runs",
+        "select tenant_id, run_id, steps, model_calls, failed_model_calls, input_tokens, "
+        "output_tokens, cached_tokens, cache_write_tokens, reasoning_tokens, total_tokens, "
+        "error_code, ended_at is null, duration_ms from marts.fct_runs",
     )
     assert len(rows) == len(want)
-    for run_id, steps, n, nf, inp, out, cached, cw, reas, total, err, open_, dur in rows:
-        r = want[run_id]
+    for tenant_id, run_id, steps, n, nf, inp, out, cached, cw, reas, total, err, open_, dur in rows:
+        r = want[(tenant_id, run_id)]
         assert (steps, n, nf) == (len(r.steps), r.model_calls, r.failed_model_calls), run_id
         assert (inp, out, cached, cw, reas) == (
             r.tokens["input_tokens"],
@@ -341,11 +362,12 @@ def test_usage_roll_up_mismatches_listed(scenario: Scenario) -> None:
     mismatched = set()
     for ev in events:
         if ev["event_type"] in ("run.completed", "run.failed"):
-            t = want[ev["run"]["run_id"]].tokens
+            run_key = X.key(ev, ev["run"]["run_id"])
+            t = want[run_key].tokens
             u = ev["resource_usage"]
             if (u["input_tokens"], u["output_tokens"]) != (t["input_tokens"], t["output_tokens"]):
-                mismatched.add(ev["run"]["run_id"])
-    got = {r[0] for r in query(scenario, "select run_id from data_quality.dq_run_usage_mismatches")}
+                mismatched.add(run_key)
+    got = set(query(scenario, "select tenant_id, run_id from data_quality.dq_run_usage_mismatches"))
     assert got == mismatched and mismatched
 
 
@@ -561,7 +583,7 @@ def test_an_orphan_row_fails_its_relationship_test_and_the_exit_status(
     failed = sorted(f.split(":")[0].removeprefix("test.agentops_warehouse.") for f in failures)
     assert [name.rsplit(".", 1)[0] for name in failed] == [
         "assert_runs_add_up_to_model_calls",  # the call is not in its run's totals
-        "relationships_in_build_fct_model_calls_event_id__event_id__occurred_at__ref_fct_events_",
-        "relationships_in_build_fct_model_calls_model_call_id__model_call_id__occurred_at__ref_stg_lake__model_calls_",
+        "tenant_relationships_in_build_fct_model_calls_event_id__event_id__occurred_at__ref_fct_events_",
+        "tenant_relationships_in_build_fct_model_calls_model_call_id__model_call_id__occurred_at__ref_stg_lake__model_calls_",
     ], failures
     assert statuses["fail"] == 3 and all("Got 1 result" in f for f in failures), failures

@@ -1,5 +1,7 @@
 {#- Every lake copy of an event that lost "first loaded wins": producer retries (same
-    content) and conflicting duplicates (same event_id, different event_hash). Nothing the
+    content) and conflicting duplicates (same tenant and event_id, different event_hash).
+    Events are keyed (tenant_id, event_id): another tenant's event with the same id is not a
+    copy. Nothing the
     producer sent disappears silently: the copy stays in the lake, and this model points at it.
 
     Incremental: reads only the loads dq_lake_loads found duplicates in since this model last
@@ -25,6 +27,7 @@ with
 lake_copies as (
 
     select
+        tenant.tenant_id,
         event_id,
         event_type,
         occurred_at,
@@ -39,7 +42,7 @@ lake_copies as (
 
 kept_from_these_loads as (
 
-    select event_id, event_hash, loaded_at, load_id, source_file, source_line
+    select tenant_id, event_id, event_hash, loaded_at, load_id, source_file, source_line
     from {{ ref('stg_lake__events') }}
     where load_id in ({% if load_ids %}{{ sql_string_list(load_ids) }}{% else %}null{% endif %})
     {% if is_incremental() %}
@@ -72,17 +75,28 @@ kept_here as (
 
     select *
     from kept_from_these_loads
-    where event_id in (select event_id from losing_copies)
+    where {{ tenant_key_in('event_id', 'losing_copies') }}
 
 ),
 
 kept_before as (
 
-    select event_id, event_hash, loaded_at, load_id, source_file, source_line
-    from {{ ref('stg_lake__events') }}
-    where event_id in (
-        select event_id from losing_copies
-        where event_id not in (select event_id from kept_here)
+    select
+        kept.tenant_id,
+        kept.event_id,
+        kept.event_hash,
+        kept.loaded_at,
+        kept.load_id,
+        kept.source_file,
+        kept.source_line
+    from {{ ref('stg_lake__events') }} as kept
+    where exists (
+        select 1 from losing_copies
+        where {{ tenant_key_match('event_id', 'losing_copies', 'kept') }}
+            and not exists (
+                select 1 from kept_here
+                where {{ tenant_key_match('event_id', 'kept_here', 'losing_copies') }}
+            )
     )
 
 ),
@@ -100,6 +114,7 @@ later_copies as (
     select
         md5(concat_ws('|', c.load_id, c.source_file, cast(c.source_line as varchar)))
             as event_copy_id,
+        c.tenant_id,
         c.event_id,
         c.event_type,
         c.occurred_at,
@@ -117,7 +132,7 @@ later_copies as (
         {{ build_stamp() }} as built_at
     from losing_copies as c
     inner join kept as k
-        on c.event_id = k.event_id
+        on {{ tenant_key_match('event_id', 'c', 'k') }}
 
 )
 

@@ -1,6 +1,7 @@
 {#- The cost ledger: one row per ledger entry, append-only. Each build appends, per model call,
     the difference between its price under the current price book (int_model_calls_priced)
-    and what the ledger already holds for it, so the sum of a call's entries is always its
+    and what the ledger already holds for it (a call is its tenant's: keyed (tenant_id,
+    model_call_id), macros/keys.sql), so the sum of a call's entries is always its
     current price:
 
     - `usage`    the first priced booking of a call (also when a call booked unpriced later
@@ -54,9 +55,9 @@ with
 calls as (
 
     select
+        tenant_id,
         model_call_id,
         run_id,
-        tenant_id,
         workspace_id,
         project_id,
         agent_id,
@@ -70,7 +71,7 @@ calls as (
 
 priced as (
 
-    select model_call_id, cost_usd, price_book_version, built_at
+    select tenant_id, model_call_id, cost_usd, price_book_version, built_at
     from {{ ref('int_model_calls_priced') }}
 
 ),
@@ -84,14 +85,15 @@ price_book as (
 ledger as (
 
     {% if only_new %}
-    select model_call_id, cost_usd, price_book_version, booked_at from {{ this }}
-    where model_call_id in (
-        select model_call_id from priced where built_at > {{ last_booking_at }}
-    )
+    select tenant_id, model_call_id, cost_usd, price_book_version, booked_at from {{ this }}
+    where {{ tenant_key_in(
+        'model_call_id', '(select * from priced where built_at > ' ~ last_booking_at ~ ')'
+    ) }}
     {% elif is_incremental() %}
-    select model_call_id, cost_usd, price_book_version, booked_at from {{ this }}
+    select tenant_id, model_call_id, cost_usd, price_book_version, booked_at from {{ this }}
     {% else %}
     select
+        cast(null as varchar) as tenant_id,
         cast(null as varchar) as model_call_id,
         cast(null as decimal(38, 24)) as cost_usd,
         cast(null as varchar) as price_book_version,
@@ -114,7 +116,7 @@ last_booking as (
 -- booking (the ledger is empty on the first build, which counts as a change).
 candidates as (
 
-    select priced.model_call_id, priced.cost_usd, priced.price_book_version
+    select priced.tenant_id, priced.model_call_id, priced.cost_usd, priced.price_book_version
     from priced
     where
         {% if not only_new -%}
@@ -126,7 +128,8 @@ candidates as (
         {%- endif %} (
             priced.built_at > {{ last_booking_at }}
             and not exists (
-                select 1 from ledger where ledger.model_call_id = priced.model_call_id
+                select 1 from ledger
+                where {{ tenant_key_match('model_call_id', 'ledger', 'priced') }}
             )
         )
 
@@ -135,18 +138,19 @@ candidates as (
 booked as (
 
     select
-        model_call_id,
+        {{ tenant_key('model_call_id') }},
         sum(cost_usd) as booked_cost_usd,
         count(*) as entry_count
     from ledger
-    where model_call_id in (select model_call_id from candidates)
-    group by model_call_id
+    where {{ tenant_key_in('model_call_id', 'candidates') }}
+    group by all
 
 ),
 
 entries as (
 
     select
+        candidates.tenant_id,
         candidates.model_call_id,
         candidates.price_book_version,
         coalesce(booked.entry_count, 0) + 1 as entry_sequence,
@@ -166,13 +170,14 @@ entries as (
         end as entry_cost_usd
     from candidates
     left join booked
-        on candidates.model_call_id = booked.model_call_id
+        on {{ tenant_key_match('model_call_id', 'candidates', 'booked') }}
 
 )
 
 select
     {{ pricing_sha256(
-        "concat_ws('|', entries.model_call_id, entries.price_book_version, entries.reason, "
+        "concat_ws('|', " ~ tenant_key_string('model_call_id', 'entries')
+        ~ ", entries.price_book_version, entries.reason, "
         ~ "cast(entries.entry_sequence as varchar))"
     ) }} as ledger_entry_id,
     entries.model_call_id,
@@ -192,5 +197,5 @@ select
     cast('{{ run_started_at.strftime("%Y-%m-%d %H:%M:%S.%f") }}+00' as timestamptz) as booked_at
 from entries
 inner join calls
-    on entries.model_call_id = calls.model_call_id
+    on {{ tenant_key_match('model_call_id', 'entries', 'calls') }}
 where entries.reason is not null

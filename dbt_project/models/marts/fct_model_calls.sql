@@ -1,11 +1,11 @@
-{#- One row per model call, priced. Incremental on loaded_at; when the price book changes
+{#- One row per model call of a tenant, keyed (tenant_id, model_call_id), priced. Incremental on loaded_at; when the price book changes
     (new genai-prices release or an edited override) every call is repriced. -#}
 {%- set reprice_all = price_book_changed(ref('int_price_book_version')) -%}
 {{
     config(
         materialized='incremental',
         incremental_strategy='delete+insert',
-        unique_key='model_call_id',
+        unique_key=tenant_key_columns('model_call_id'),
         on_schema_change='fail',
     )
 }}
@@ -81,7 +81,7 @@ final as (
 
     from calls
     left join priced
-        on calls.model_call_id = priced.model_call_id
+        on {{ tenant_key_match('model_call_id', 'calls', 'priced') }}
     cross join price_book
 
 )

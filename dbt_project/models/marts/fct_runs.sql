@@ -1,4 +1,4 @@
-{#- One row per run. A run changes as its events arrive (started, then completed), so the
+{#- One row per run of a tenant, keyed (tenant_id, run_id). A run changes as its events arrive (started, then completed), so the
     incremental branch recomputes every run that has an event new since this model last wrote,
     from all of that run's events; a new price book recomputes every run's cost. -#}
 {%- set reprice_all = price_book_changed(ref('int_price_book_version')) -%}
@@ -6,7 +6,7 @@
     config(
         materialized='incremental',
         incremental_strategy='delete+insert',
-        unique_key='run_id',
+        unique_key=tenant_key_columns('run_id'),
         on_schema_change='fail',
     )
 }}
@@ -16,10 +16,10 @@ with
 {% if is_incremental() and not reprice_all %}
 touched_runs as (
 
-    select run_id, min(occurred_at) as first_new_event_at
+    select {{ tenant_key('run_id') }}, min(occurred_at) as first_new_event_at
     from {{ ref('stg_lake__events') }}
     where built_at > {{ last_built_at() }}
-    group by run_id
+    group by all
 
 ),
 
@@ -32,7 +32,7 @@ touched_since as (
         (select min(first_new_event_at) from touched_runs),
         (
             select min(first_event_at) from {{ this }}
-            where run_id in (select run_id from touched_runs)
+            where {{ tenant_key_in('run_id', 'touched_runs') }}
         )
     ) as occurred_at
 
@@ -44,7 +44,7 @@ events as (
     select * from {{ ref('stg_lake__events') }}
     {% if is_incremental() and not reprice_all %}
     where occurred_at >= (select occurred_at from touched_since)
-        and run_id in (select run_id from touched_runs)
+        and {{ tenant_key_in('run_id', 'touched_runs') }}
     {% endif %}
 
 ),
@@ -54,7 +54,7 @@ model_calls as (
     select * from {{ ref('fct_model_calls') }}
     {% if is_incremental() and not reprice_all %}
     where occurred_at >= (select occurred_at from touched_since)
-        and run_id in (select run_id from touched_runs)
+        and {{ tenant_key_in('run_id', 'touched_runs') }}
     {% endif %}
 
 ),
@@ -68,8 +68,7 @@ price_book as (
 runs_from_events as (
 
     select
-        run_id,
-        arg_min(tenant_id, occurred_at) as tenant_id,
+        {{ tenant_key('run_id') }},
         arg_min(workspace_id, occurred_at) as workspace_id,
         arg_min(project_id, occurred_at) as project_id,
         arg_min(agent_id, occurred_at) as agent_id,
@@ -123,14 +122,14 @@ runs_from_events as (
         max(loaded_at) as last_loaded_at
 
     from events
-    group by run_id
+    group by {{ tenant_key('run_id') }}
 
 ),
 
 runs_from_calls as (
 
     select
-        run_id,
+        {{ tenant_key('run_id') }},
         count(*) as model_calls,
         count(*) filter (where is_failed) as failed_model_calls,
         count(*) filter (where price_status = 'unpriced') as unpriced_calls,
@@ -143,7 +142,7 @@ runs_from_calls as (
         sum(cost_usd) as cost_usd
 
     from model_calls
-    group by run_id
+    group by {{ tenant_key('run_id') }}
 
 ),
 
@@ -210,7 +209,7 @@ final as (
 
     from runs_from_events as r
     left join runs_from_calls as c
-        on r.run_id = c.run_id
+        on {{ tenant_key_match('run_id', 'r', 'c') }}
     cross join price_book
 
 )

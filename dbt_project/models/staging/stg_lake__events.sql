@@ -1,10 +1,12 @@
-{#- One row per distinct event_id, every section flattened. The first loaded copy wins
+{#- One row per distinct (tenant_id, event_id), every section flattened: event ids are scoped
+    by tenant (macros/keys.sql), so two tenants that send the same id keep both events. The
+    first loaded copy wins
     (order: loaded_at, load_id, source_file, source_line); later copies, identical or
     conflicting, stay in the lake and are listed by dq_duplicate_events.
 
     Incremental (the staging folder's one exception to views: a view would re-rank the whole
     lake on every read). Each build reads only the loads stg_lake__loads registered since this
-    model last wrote, by their ids, so DuckDB opens no other file; an event_id already kept
+    model last wrote, by their ids, so DuckDB opens no other file; an event already kept
     from an earlier load is not inserted again. The dedupe finds losing copies on the key
     columns alone, so the wide rows are never sorted. -#}
 {{
@@ -131,9 +133,9 @@ renamed as (
 
 repeated_event_ids as (
 
-    select event_id
+    select tenant.tenant_id, event_id
     from source
-    group by event_id
+    group by all
     having count(*) > 1
 
 ),
@@ -141,10 +143,10 @@ repeated_event_ids as (
 losing_copies as (
 
     select load_id, source_file, source_line
-    from source
-    where event_id in (select event_id from repeated_event_ids)
+    from (select tenant.tenant_id, * from source)
+    where {{ tenant_key_in('event_id', 'repeated_event_ids') }}
     qualify row_number() over (
-        partition by event_id
+        partition by {{ tenant_key('event_id') }}
         order by loaded_at, load_id, source_file, source_line
     ) > 1
 
@@ -164,13 +166,13 @@ first_loaded as (
 ),
 
 {% if is_incremental() %}
--- Ids kept by earlier builds, cut down to those of these loads first: a semi-join on the new
--- ids instead of a hash table over every id of the table.
+-- Events kept by earlier builds, cut down to those of these loads first: a semi-join on the
+-- new keys instead of a hash table over every key of the table.
 already_kept as (
 
-    select event_id
+    select {{ tenant_key('event_id') }}
     from {{ this }}
-    where event_id in (select event_id from first_loaded)
+    where {{ tenant_key_in('event_id', 'first_loaded') }}
 
 ),
 {% endif %}
@@ -180,7 +182,8 @@ final as (
     select * from first_loaded
     {% if is_incremental() %}
     where not exists (
-        select 1 from already_kept where already_kept.event_id = first_loaded.event_id
+        select 1 from already_kept
+        where {{ tenant_key_match('event_id', 'already_kept', 'first_loaded') }}
     )
     {% endif %}
 

@@ -1,5 +1,7 @@
-{#- One row per model call (model_call.completed / model_call.failed), first loaded wins on
-    model_call_id as well as on event_id. The pricing models build on exactly these columns
+{#- One row per model call (model_call.completed / model_call.failed) of a tenant, keyed
+    (tenant_id, model_call_id): first loaded wins on the call's key as on the event's. A later
+    event of the same tenant that reuses a model_call_id is a conflict: it stays in
+    stg_lake__events and fct_events, and dq_conflicting_ids lists it beside the winner. The pricing models build on exactly these columns
     (interface agreed with pricing; change only together). Incremental for the same reason as
     stg_lake__events: the dedupe needs the calls already kept. It reads the events
     stg_lake__events wrote since this model last wrote. -#}
@@ -68,9 +70,9 @@ renamed as (
 
 repeated_call_ids as (
 
-    select model_call_id
+    select {{ tenant_key('model_call_id') }}
     from source
-    group by model_call_id
+    group by all
     having count(*) > 1
 
 ),
@@ -79,11 +81,11 @@ repeated_call_ids as (
 -- wide rows are never sorted.
 losing_events as (
 
-    select event_id
+    select {{ tenant_key('event_id') }}
     from source
-    where model_call_id in (select model_call_id from repeated_call_ids)
+    where {{ tenant_key_in('model_call_id', 'repeated_call_ids') }}
     qualify row_number() over (
-        partition by model_call_id
+        partition by {{ tenant_key('model_call_id') }}
         order by loaded_at, load_id, source_file, source_line
     ) > 1
 
@@ -93,7 +95,10 @@ first_loaded as (
 
     select * exclude (load_id, source_file, source_line)
     from renamed
-    where event_id not in (select event_id from losing_events)
+    where not exists (
+        select 1 from losing_events
+        where {{ tenant_key_match('event_id', 'losing_events', 'renamed') }}
+    )
 
 )
 
@@ -101,6 +106,6 @@ select * from first_loaded
 {% if is_incremental() %}
 where not exists (
     select 1 from {{ this }} as already_kept
-    where already_kept.model_call_id = first_loaded.model_call_id
+    where {{ tenant_key_match('model_call_id', 'already_kept', 'first_loaded') }}
 )
 {% endif %}

@@ -30,7 +30,7 @@
     config(
         materialized='incremental',
         incremental_strategy='delete+insert',
-        unique_key='model_call_id',
+        unique_key=tenant_key_columns('model_call_id'),
         on_schema_change='append_new_columns',
     )
 }}
@@ -40,6 +40,7 @@ with
 calls as (
 
     select
+        tenant_id,
         model_call_id,
         provider,
         model,
@@ -159,7 +160,7 @@ call_conditions as (
             or (pair_conditions.price_source = 'genai-prices' and pair_conditions.price_index = 0)
         )
     qualify row_number() over (
-        partition by calls.model_call_id
+        partition by {{ tenant_key('model_call_id', 'calls') }}
         order by pair_conditions.match_rank desc nulls last, pair_conditions.price_index desc
     ) = 1
 
@@ -248,6 +249,7 @@ band_prices as (
 costed as (
 
     select
+        call_conditions.tenant_id,
         call_conditions.model_call_id,
         call_conditions.price_provider_id,
         call_conditions.price_model_id,
@@ -299,6 +301,7 @@ costed as (
 )
 
 select
+    costed.tenant_id,
     costed.model_call_id,
     costed.price_provider_id,
     costed.price_model_id,

@@ -1,0 +1,28 @@
+"""The dashboard over two tenants that use the same ids and names (tests/two_tenants.py)."""
+
+from __future__ import annotations
+
+import pytest
+
+from tests.app.conftest import frame, metric, usd
+from tests.two_tenants import SHARED, TENANTS, Corpus, price
+
+pytestmark = pytest.mark.slow
+
+
+def test_dashboard_filtered_to_one_tenant_shows_only_its_rows(two_tenants: Corpus, page) -> None:
+    corpus = two_tenants
+    for tenant in TENANTS:
+        want = [e for e in corpus.events[tenant] if "model_call" in e]
+        at = page(corpus.data_dir, "overview", range="Last 24 hours", tenant=tenant)
+        assert metric(at, "Model calls") == f"{len(want):,}"
+        assert metric(at, "Spend") == usd(sum(price(e) for e in want))
+        # A trace link names the tenant, and opens that tenant's run.
+        at = page(corpus.data_dir, "traces", tenant=tenant, run="run-1")
+        assert metric(at, "Model calls") == "2"
+        runs = frame(at, "run_id", "run_status")
+        assert set(runs.tenant_id) == {tenant}
+    # The project name both tenants use: picked without a tenant, it says so.
+    at = page(corpus.data_dir, "overview", range="Last 24 hours", project=SHARED["project_id"])
+    warnings = [w.value for w in at.sidebar.warning]
+    assert any("acme, zeta" in w for w in warnings), warnings
