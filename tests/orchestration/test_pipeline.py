@@ -75,8 +75,10 @@ def test_materialize_whole_pipeline_on_generated_data(
         periods = read_budget_periods(con)
     assert len(keys) == len(periods) == 2 * 6  # six sample budgets, current and previous
     for tenant_id, budget_id, start, highest, key in keys:
-        expected = budget_alert_key(tenant_id, budget_id, start, highest)
-        assert key == (None if highest is None else expected)
+        expected = (
+            None if highest is None else budget_alert_key(tenant_id, budget_id, start, highest)
+        )
+        assert key == expected
 
     # The sensor on the real warehouse: whatever the generated spend calls for is recorded.
     with dg.build_sensor_context(instance=instance, resources=resources) as ctx:
