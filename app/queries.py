@@ -737,13 +737,13 @@ def budgets(wh: Warehouse, period_kind: str = "current") -> pd.DataFrame:
         wh,
         """
         select
-            budget_id, scope, scope_id, period, period_start, period_end, as_of,
+            budget_id, tenant_id, scope, scope_id, period, period_start, period_end, as_of,
             limit_usd, spend_usd, pct_used, thresholds, thresholds_crossed,
             highest_threshold_crossed, is_over_limit, forecast_usd, is_forecast_over_limit,
-            unpriced_calls, enforcement, destination
+            unpriced_calls, enforcement, destination, is_scope_seen
         from marts.budget_status
         where period_kind = ?
-        order by pct_used desc nulls last, budget_id
+        order by pct_used desc nulls last, tenant_id, budget_id
         """,
         [period_kind],
     )

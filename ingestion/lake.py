@@ -384,3 +384,11 @@ def _fsync_dir(path: Path) -> None:
         os.fsync(fd)
     finally:
         os.close(fd)
+
+
+def fsync_and_rename(tmp: Path, dest: Path) -> None:
+    """Put a fully written temporary file in place: fsync it, rename it over `dest`, fsync the
+    folder. `tmp` must sit in dest's folder under a name no reader's glob matches."""
+    _fsync_file(tmp)
+    os.replace(tmp, dest)
+    _fsync_dir(dest.parent)

@@ -504,8 +504,8 @@ class BudgetReader:
     """
 
     COLUMNS = (
-        "budget_id, scope, scope_id, period, period_start, period_end, as_of, limit_usd, "
-        "spend_usd, pct_used, is_over_limit, forecast_usd, enforcement"
+        "budget_id, tenant_id, scope, scope_id, period, period_start, period_end, as_of, "
+        "limit_usd, spend_usd, pct_used, is_over_limit, forecast_usd, enforcement"
     )
 
     def __init__(self, path: Path):
@@ -542,6 +542,7 @@ class BudgetReader:
         try:
             cur = con.execute(
                 f"SELECT {self.COLUMNS} FROM marts.budget_status WHERE period_kind = 'current'"
+                " ORDER BY tenant_id, budget_id"
             )
             names = [d[0] for d in cur.description]
             return [dict(zip(names, row, strict=True)) for row in cur.fetchall()], None
@@ -564,12 +565,20 @@ def _jsonable(value: Any) -> Any:
 
 
 def budget_decision(
-    rows: list[dict[str, Any]], scopes: dict[str, str | None], now: datetime
+    rows: list[dict[str, Any]], tenant_id: str, scopes: dict[str, str | None], now: datetime
 ) -> dict[str, Any]:
-    """Whether a caller is within its `block` budgets: the pure part of /v1/budgets/check."""
+    """Whether a caller is within its `block` budgets: the pure part of /v1/budgets/check.
+
+    Only budgets of `tenant_id` are looked at: scope ids are per tenant, and another tenant's
+    budget on a project of the same name is none of the caller's business.
+    """
     matching = []
     for row in rows:
-        if scopes.get(row["scope"]) is None or row["scope_id"] != scopes[row["scope"]]:
+        if row["tenant_id"] != tenant_id:
+            continue
+        if row["scope"] == "tenant":
+            pass  # a tenant budget covers every call of its tenant
+        elif scopes.get(row["scope"]) is None or row["scope_id"] != scopes[row["scope"]]:
             continue
         end = row["period_end"]
         stale = end is not None and end.astimezone(UTC) <= now
@@ -1050,19 +1059,20 @@ def create_app(settings: ServerSettings) -> FastAPI:
         tenant = ingestor.authenticate(request.headers.get("authorization"))
         tenant_id = tenant_id or tenant
         if tenant_id is None:
-            raise ApiError(400, "missing_tenant", "pass ?tenant_id=")
+            raise ApiError(
+                400,
+                "missing_tenant",
+                "this server runs without tokens (--insecure-dev), so it cannot tell whose "
+                "budgets to check: pass ?tenant_id=<tenant> (budgets and their scope ids are "
+                "per tenant)",
+            )
         if tenant is not None and tenant_id != tenant:
             raise ApiError(
                 403, "tenant_mismatch", f"this token may only check budgets of tenant {tenant!r}"
             )
         rows, note = await run_in_threadpool(ingestor.budgets.rows)
-        scopes = {
-            "tenant": tenant_id,
-            "workspace": workspace_id,
-            "project": project_id,
-            "agent": agent_id,
-        }
-        answer = budget_decision(rows, scopes, datetime.now(UTC))
+        scopes = {"workspace": workspace_id, "project": project_id, "agent": agent_id}
+        answer = budget_decision(rows, tenant_id, scopes, datetime.now(UTC))
         if note:
             answer["note"] = note
         return _json(answer)

@@ -20,6 +20,10 @@ recommends for production: they test the code, not the data, and the test suite 
 (`run_unit_tests`). Data tests (keys, relationships, accepted values, contracts) run on
 every build, and a failing one stops the publish.
 
+Before dbt runs, `refresh_reference` writes the runtime reference data dbt reads as sources
+(the budgets file, validated, as `reference/budgets.parquet`); a refused budgets file stops
+the build there, naming its lines and fields, and publishes nothing.
+
 dbt runs in a subprocess (`ingestion/dbt_main.py`): each build gets its own environment
 (`AGENTOPS_DATA_DIR`), and dbt-duckdb, which keeps its connection open for the life of the
 process, releases the build database when the subprocess ends. Builds of one data directory
@@ -44,6 +48,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from ingestion.budgets import BudgetsFileError, write_budgets_reference
 from ingestion.settings import DBT_PROJECT_DIR, warehouse_path
 from ingestion.settings import data_dir as default_data_dir
 
@@ -85,6 +90,19 @@ class BuildResult:
         return "\n".join(lines)
 
 
+def refresh_reference(base: Path) -> list[Path]:
+    """Write the runtime reference data dbt reads as sources, before every build.
+
+    Every path that builds the warehouse calls this first: `build` (the CLI and the demo)
+    and Dagster's `budgets_reference` asset. Raises BuildError when the budgets file is
+    refused (the message names each line, field and what to write instead).
+    """
+    try:
+        return [write_budgets_reference(base)]
+    except BudgetsFileError as exc:
+        raise BuildError(str(exc)) from exc
+
+
 def build_db_path(base: Path) -> Path:
     """The database dbt writes to (profiles.yml computes the same path)."""
     return base / "build" / BUILD_DB_NAME
@@ -119,7 +137,7 @@ def _seeds_stamp(base: Path) -> Path:
 def seed_args(base: Path, full_refresh: bool = False) -> list[str]:
     """dbt arguments that skip the seeds when the build database already holds these seeds.
 
-    Seeds (the price book, overrides, budgets) change with the code, not with the data; a
+    Seeds (the price book snapshot, overrides) change with the code, not with the data; a
     build that reloads and re-tests them every minute spends a tenth of its time on it. They
     load whenever their files changed since the last successful build, on a full refresh and
     into a new build database.
@@ -282,6 +300,7 @@ def build(
     base = Path(data_dir).resolve() if data_dir is not None else default_data_dir()
     (base / "build").mkdir(parents=True, exist_ok=True)
     with build_lock(base):
+        refresh_reference(base)
         fresh = not build_db_path(base).exists()
         upgrade = needs_full_refresh(base)
         if upgrade and select is not None:

@@ -6,6 +6,7 @@ import dagster as dg
 
 from orchestration.assets import (
     alert_outbox,
+    budgets_reference,
     lake_events,
     published_warehouse,
     warehouse_dbt_models,
@@ -21,7 +22,13 @@ from orchestration.schedules import warehouse_job_schedule
 from orchestration.sensors import budget_threshold_sensor, landing_files_sensor
 
 defs = dg.Definitions(
-    assets=[lake_events, warehouse_dbt_models, published_warehouse, alert_outbox],
+    assets=[
+        lake_events,
+        budgets_reference,
+        warehouse_dbt_models,
+        published_warehouse,
+        alert_outbox,
+    ],
     jobs=[warehouse_job, alerts_job],
     schedules=[warehouse_job_schedule],
     sensors=[landing_files_sensor, budget_threshold_sensor],

@@ -6,18 +6,26 @@
 import dagster as dg
 
 from orchestration.alerts.delivery import Router, deliver_pending
-from orchestration.assets import lake_events, published_warehouse, warehouse_dbt_models
+from orchestration.assets import (
+    budgets_reference,
+    lake_events,
+    published_warehouse,
+    warehouse_dbt_models,
+)
 from orchestration.resources import SlackResource, WarehouseResource, WebhookResource
 from orchestration.settings import Settings
 
 warehouse_job = dg.define_asset_job(
     name="warehouse_job",
-    selection=dg.AssetSelection.assets(lake_events, warehouse_dbt_models, published_warehouse),
-    description=(
-        "Load new landing files and WAL leftovers into the lake, run `dbt build`, publish "
-        "the warehouse. Started by warehouse_job_schedule and landing_files_sensor."
+    selection=dg.AssetSelection.assets(
+        lake_events, budgets_reference, warehouse_dbt_models, published_warehouse
     ),
-    # The three steps run one after the other anyway; in one process they skip two Python
+    description=(
+        "Load new landing files and WAL leftovers into the lake, refresh the budgets from the "
+        "budgets file, run `dbt build`, publish the warehouse. Started by "
+        "warehouse_job_schedule and landing_files_sensor."
+    ),
+    # The steps run one after the other anyway; in one process they skip two Python
     # start-ups and definition loads (tens of seconds on a small machine) on a freshness path.
     executor_def=dg.in_process_executor,
 )

@@ -19,8 +19,9 @@ SCOPE_COLUMNS = {
 def in_scope(budgets: pd.DataFrame, dims: pd.DataFrame, f) -> pd.DataFrame:
     """The budgets that concern the filtered tenants/workspaces/projects/agents.
 
-    A budget is on one scope (say a workspace); it is shown when that workspace is among
-    those the sidebar filters leave. Without dimension filters every budget is shown.
+    A budget is on one scope of its tenant (say a workspace); it is shown when that workspace
+    of that tenant is among those the sidebar filters leave (another tenant's workspace of
+    the same name does not count). Without dimension filters every budget is shown.
     """
     chosen = f.dims()
     if not chosen or budgets.empty:
@@ -28,9 +29,15 @@ def in_scope(budgets: pd.DataFrame, dims: pd.DataFrame, f) -> pd.DataFrame:
     rows = dims
     for column, value in chosen.items():
         rows = rows[rows[column] == value]
+    left = {
+        scope: set(zip(rows.tenant_id, rows[column], strict=True))
+        for scope, column in SCOPE_COLUMNS.items()
+    }
     keep = [
-        scope in SCOPE_COLUMNS and scope_id in set(rows[SCOPE_COLUMNS[scope]])
-        for scope, scope_id in zip(budgets.scope, budgets.scope_id, strict=True)
+        scope in left and (tenant_id, scope_id) in left[scope]
+        for tenant_id, scope, scope_id in zip(
+            budgets.tenant_id, budgets.scope, budgets.scope_id, strict=True
+        )
     ]
     return budgets[keep]
 
@@ -62,13 +69,27 @@ def budget_table(wh: queries.Warehouse, f) -> None:
     rows = focus(in_scope(queries.budgets(wh, period), queries.dimension_values(wh), f))
     if rows.empty:
         st.info(
-            "No budget applies to these filters. Budgets are defined in "
-            "`dbt_project/seeds/budgets.csv` (scope tenant, workspace, project or agent; "
-            "daily, weekly or monthly; limit and alert thresholds); `agentops-wh build` "
-            "publishes them.",
+            "No budget applies to these filters. Budgets come from the CSV file named by "
+            "`$AGENTOPS_BUDGETS_FILE` (the sample `examples/budgets.csv` when unset): one row "
+            "per budget of a tenant, on the tenant or one of its workspaces, projects or "
+            "agents; daily, weekly or monthly; limit and alert thresholds. The next "
+            "`agentops-wh build` publishes them.",
             icon=":material/savings:",
         )
         return
+    unseen = rows[~rows.is_scope_seen]
+    if not unseen.empty:
+        listed = ", ".join(
+            f"`{b}` ({scope} `{sid}` of tenant `{t}`)"
+            for b, scope, sid, t in zip(
+                unseen.budget_id, unseen.scope, unseen.scope_id, unseen.tenant_id, strict=True
+            )
+        )
+        st.warning(
+            f"No event of its tenant ever named the scope of {len(unseen)} budget(s): "
+            f"{listed}. They can only show $0; check the scope id in the budgets file.",
+            icon=":material/help:",
+        )
     over = int(rows.is_over_limit.sum())
     forecast_over = int((rows.is_forecast_over_limit & ~rows.is_over_limit).sum())
     crossed = int(rows.highest_threshold_crossed.notna().sum())
@@ -99,8 +120,10 @@ def budget_table(wh: queries.Warehouse, f) -> None:
         "budgets",
         column_order=[
             "budget_id",
+            "tenant_id",
             "scope",
             "scope_id",
+            "is_scope_seen",
             "period",
             "period_start",
             "limit_usd",
@@ -122,6 +145,9 @@ def budget_table(wh: queries.Warehouse, f) -> None:
                 "% used", format="%.1f%%", min_value=0, max_value=100
             ),
             "thresholds_crossed": "crossed",
+            "is_scope_seen": st.column_config.CheckboxColumn(
+                "scope seen", help="Whether any event of the tenant ever named this scope."
+            ),
             "forecast_usd": ui.money_column("forecast at period end", 2),
             "is_forecast_over_limit": st.column_config.CheckboxColumn("forecast over"),
             "unpriced_calls": "unpriced calls (not in spend)",

@@ -31,12 +31,22 @@
     )
 {%- endmacro %}
 
-{#- The dedupe key of a budget alert: one alert per budget, period and threshold, however many
-    budget.threshold_hit events or sensor ticks report it. The orchestration layer writes
-    the same key into the outbox (budget_status.alert_dedupe_key gives it ready-made). -#}
-{% macro budget_alert_dedupe_key(budget_id, period_start, threshold_pct) -%}
+{#- Alert dedupe keys. Budget and alert ids are chosen by producers, and two tenants may use
+    the same ones, so every key names the tenant: '<kind>:<tenant>:...', the tenant id with
+    '%' and ':' percent-encoded so that it ends at the first ':'. orchestration/alerts/rules.py
+    builds the same keys in Python (a test holds the two forms equal). -#}
+{% macro alert_key_tenant(tenant_id) -%}
+    replace(replace({{ tenant_id }}, '%', '%25'), ':', '%3A')
+{%- endmacro %}
+
+{#- The dedupe key of a budget alert: one alert per tenant, budget, period and threshold,
+    however many budget.threshold_hit events or sensor ticks report it. The orchestration
+    layer writes the same key into the outbox (budget_status.alert_dedupe_key gives it
+    ready-made). -#}
+{% macro budget_alert_dedupe_key(tenant_id, budget_id, period_start, threshold_pct) -%}
     concat_ws(':',
         'budget',
+        {{ alert_key_tenant(tenant_id) }},
         {{ budget_id }},
         strftime(timezone('UTC', {{ period_start }}), '%Y-%m-%dT%H:%M:%SZ'),
         case
@@ -45,4 +55,38 @@
             else cast({{ threshold_pct }} as varchar)
         end
     )
+{%- endmacro %}
+
+{#- The dedupe key of an alert that an `alert.emitted` event reports: alert ids are the
+    producer's, so the key names the tenant too. -#}
+{% macro emitted_alert_dedupe_key(tenant_id, alert_id) -%}
+    concat_ws(':', 'alert', {{ alert_key_tenant(tenant_id) }}, {{ alert_id }})
+{%- endmacro %}
+
+{#- The budgets of the reference data (source `reference.budgets`, written by every build
+    from the budgets file): the source when its file exists, else no budgets. Columns as
+    REFERENCE_SCHEMA in ingestion/budgets.py. -#}
+{% macro reference_budgets(source_relation) -%}
+    {{ return(adapter.dispatch('reference_budgets', 'agentops_warehouse')(source_relation)) }}
+{%- endmacro %}
+
+{% macro default__reference_budgets(source_relation) -%}
+    {%- if lake_has_files(data_dir() ~ '/reference/budgets.parquet') -%}
+    {{ source_relation }}
+    {%- else -%}
+    (
+        select
+            cast(null as varchar) as budget_id,
+            cast(null as varchar) as tenant_id,
+            cast(null as varchar) as scope,
+            cast(null as varchar) as scope_id,
+            cast(null as varchar) as period,
+            cast(null as decimal(38, 24)) as limit_usd,
+            cast(null as integer[]) as thresholds,
+            cast(null as varchar) as enforcement,
+            cast(null as varchar) as destination,
+            cast(null as bigint) as source_line
+        where false
+    )
+    {%- endif -%}
 {%- endmacro %}

@@ -72,7 +72,7 @@ def route_for(destination: str, slack_url: str | None, webhook_url: str | None) 
     scheme = destination.split(":", 1)[0].strip().lower()
     if not scheme:
         return Route(
-            problem="the budget has no destination: recorded only; set one in the budgets seed",
+            problem="the budget has no destination: recorded only; set one in the budgets file",
             permanent=True,
         )
     if scheme == "slack":

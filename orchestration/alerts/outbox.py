@@ -18,7 +18,6 @@ columns of dbt's `outbox.alerts` source, so fct_alerts and the dashboard show de
 from __future__ import annotations
 
 import contextlib
-import os
 import sqlite3
 import time
 from collections.abc import Iterable, Iterator, Sequence
@@ -29,6 +28,7 @@ from pathlib import Path
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from ingestion.lake import fsync_and_rename
 from orchestration.alerts.rules import Alert
 
 PENDING, SENDING, SENT, FAILED = "pending", "sending", "sent", "failed"
@@ -353,12 +353,7 @@ class Outbox:
         dest.parent.mkdir(parents=True, exist_ok=True)
         tmp = dest.parent / f".{dest.name}.tmp"
         pq.write_table(table, tmp, compression="zstd")
-        fd = os.open(tmp, os.O_RDONLY)
-        try:
-            os.fsync(fd)
-        finally:
-            os.close(fd)
-        os.replace(tmp, dest)
+        fsync_and_rename(tmp, dest)
         return table.num_rows
 
 

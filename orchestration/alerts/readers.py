@@ -1,7 +1,8 @@
 """Reading what the alerts need from the published warehouse (a read-only DuckDB connection).
 
-The query results become the plain rows of `rules.py`; resolving which tenant a budget's
-scope belongs to is a pure function over the usage dimensions, tested on its own.
+The query results become the plain rows of `rules.py`; resolving which workspace and project
+a budget's scope belongs to within its tenant is a pure function over the usage dimensions,
+tested on its own.
 """
 
 from __future__ import annotations
@@ -18,11 +19,11 @@ Dims = tuple[str, str, str, str]  # tenant_id, workspace_id, project_id, agent_i
 
 _BUDGET_SQL = """
 select
-    budget_id, scope, scope_id, period, period_kind, period_start, period_end, as_of,
+    budget_id, tenant_id, scope, scope_id, period, period_kind, period_start, period_end, as_of,
     limit_usd, spend_usd, pct_used, coalesce(thresholds_crossed, []) as thresholds_crossed,
     forecast_usd, elapsed_fraction, enforcement, coalesce(destination, '') as destination
 from marts.budget_status
-order by budget_id, period_start
+order by tenant_id, budget_id, period_start
 """
 
 _DIMS_SQL = """
@@ -62,26 +63,25 @@ def _has_table(con: duckdb.DuckDBPyConnection, schema: str, table: str) -> bool:
     return bool(row and row[0])
 
 
-def scope_tenant(scope: str, scope_id: str, dims: Iterable[Dims]) -> tuple[str, str, str]:
-    """Tenant, workspace and project a budget scope belongs to; '*' where the scope spans
-    several (a tenant budget covers all its workspaces) or usage does not tell."""
+def scope_tenant(
+    tenant_id: str, scope: str, scope_id: str, dims: Iterable[Dims]
+) -> tuple[str, str, str]:
+    """Tenant, workspace and project a budget scope of `tenant_id` belongs to; '*' where the
+    scope spans several (a tenant budget covers all its workspaces) or usage does not tell.
+    Only the tenant's own usage counts: another tenant's project of the same name does not."""
     column = {"tenant": 0, "workspace": 1, "project": 2, "agent": 3}.get(scope)
-    if column is None:
-        return (ALL, ALL, ALL)
-    matches = {d[:3] for d in dims if d[column] == scope_id}
-    if scope == "tenant":
-        return (scope_id, ALL, ALL)
-    tenants = {m[0] for m in matches}
+    if column is None or scope == "tenant":
+        return (tenant_id, ALL, ALL)
+    matches = {d[:3] for d in dims if d[0] == tenant_id and d[column] == scope_id}
     workspaces = {m[1] for m in matches}
     projects = {m[2] for m in matches}
-    tenant = tenants.pop() if len(tenants) == 1 else ALL
     if scope == "workspace":
-        return (tenant, scope_id, ALL)
+        return (tenant_id, scope_id, ALL)
     workspace = workspaces.pop() if len(workspaces) == 1 else ALL
     if scope == "project":
-        return (tenant, workspace, scope_id)
+        return (tenant_id, workspace, scope_id)
     project = projects.pop() if len(projects) == 1 else ALL
-    return (tenant, workspace, project)
+    return (tenant_id, workspace, project)
 
 
 def read_budget_periods(con: duckdb.DuckDBPyConnection) -> list[BudgetPeriod]:
@@ -91,15 +91,18 @@ def read_budget_periods(con: duckdb.DuckDBPyConnection) -> list[BudgetPeriod]:
     rows = con.execute(_BUDGET_SQL).fetchall()
     dims: list[Dims] = []
     if rows and _has_table(con, "marts", "agg_usage_hourly"):
-        since = min(_utc(r[5]) for r in rows)
+        since = min(_utc(r[6]) for r in rows)  # period_start
         dims = [tuple(d) for d in con.execute(_DIMS_SQL, [since]).fetchall()]  # type: ignore[misc]
     out: list[BudgetPeriod] = []
     for r in rows:
-        (budget_id, scope, scope_id, period, kind, start, end, as_of, limit_usd, spend_usd,
-         pct_used, crossed, forecast_usd, elapsed, enforcement, destination) = r  # fmt: skip
+        (budget_id, tenant_id, scope, scope_id, period, kind, start, end, as_of, limit_usd,
+         spend_usd, pct_used, crossed, forecast_usd, elapsed, enforcement, destination,
+         ) = r  # fmt: skip
+        _, workspace_id, project_id = scope_tenant(tenant_id, scope, scope_id, dims)
         out.append(
             BudgetPeriod(
                 budget_id=budget_id,
+                tenant_id=tenant_id,
                 scope=scope,
                 scope_id=scope_id,
                 period=period,
@@ -115,7 +118,8 @@ def read_budget_periods(con: duckdb.DuckDBPyConnection) -> list[BudgetPeriod]:
                 elapsed_fraction=float(elapsed or 0.0),
                 enforcement=enforcement,
                 destination=destination,
-                tenant=scope_tenant(scope, scope_id, dims),
+                workspace_id=workspace_id,
+                project_id=project_id,
             )
         )
     return out

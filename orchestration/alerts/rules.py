@@ -4,12 +4,15 @@ Nothing here touches a file, a socket or a clock; the sensor and the delivery op
 rows they read, the keys the outbox already holds and the time. Three kinds of alert:
 
 - `budget_threshold`: a budget period's spend crossed one of its thresholds (percent of the
-  limit). One alert per (budget_id, period_start, threshold), keyed exactly as dbt's
-  `budget_alert_dedupe_key` macro keys it, so fct_alerts and the outbox agree.
+  limit). One alert per (tenant_id, budget_id, period_start, threshold), keyed exactly as
+  dbt's `budget_alert_dedupe_key` macro keys it, so fct_alerts and the outbox agree.
 - `budget_forecast`: the current period's straight-line forecast exceeds the limit while no
   threshold is crossed yet ("on track to exceed"); once per budget period.
 - `workflow_failure_rate`: the failed share of a workflow's runs that ended in the last hour
   is above a level, with a minimum number of runs; once per workflow and clock hour.
+
+Budget and alert ids are chosen by whoever defines them, and two tenants may pick the same
+ones, so every dedupe key names the tenant (`budget_alert_key`, `emitted_alert_key`).
 """
 
 from __future__ import annotations
@@ -40,6 +43,7 @@ class BudgetPeriod:
     """One row of `marts.budget_status`: the columns the budget alerts use."""
 
     budget_id: str
+    tenant_id: str
     scope: str
     scope_id: str
     period: str
@@ -55,8 +59,15 @@ class BudgetPeriod:
     elapsed_fraction: float
     enforcement: str
     destination: str
-    # Tenant, workspace and project the budget's scope belongs to ('*' for "all of them").
-    tenant: tuple[str, str, str] = (ALL, ALL, ALL)
+    # Workspace and project the budget's scope belongs to within its tenant ('*' for "all of
+    # them"), resolved from usage.
+    workspace_id: str = ALL
+    project_id: str = ALL
+
+    @property
+    def tenant(self) -> tuple[str, str, str]:
+        """Tenant, workspace and project the alert events of this budget carry."""
+        return (self.tenant_id, self.workspace_id, self.project_id)
 
 
 @dataclass(frozen=True)
@@ -135,9 +146,19 @@ def _threshold_text(threshold: float) -> str:
     return str(int(threshold)) if float(threshold).is_integer() else repr(float(threshold))
 
 
-def budget_alert_key(budget_id: str, period_start: datetime, threshold: float) -> str:
+def _key_tenant(tenant_id: str) -> str:
+    # As dbt's `alert_key_tenant`: the tenant part ends at the first ':' of a key.
+    return tenant_id.replace("%", "%25").replace(":", "%3A")
+
+
+def budget_alert_key(
+    tenant_id: str, budget_id: str, period_start: datetime, threshold: float
+) -> str:
     """The dedupe key of a threshold alert; equals dbt's `budget_alert_dedupe_key`."""
-    return f"budget:{budget_id}:{iso_utc(period_start)}:{_threshold_text(threshold)}"
+    return (
+        f"budget:{_key_tenant(tenant_id)}:{budget_id}:{iso_utc(period_start)}:"
+        f"{_threshold_text(threshold)}"
+    )
 
 
 def forecast_alert_id(budget_id: str, period_start: datetime) -> str:
@@ -148,9 +169,10 @@ def reliability_alert_id(tenant_id: str, workflow_id: str, hour_start: datetime)
     return f"reliability:{tenant_id}:{workflow_id}:{iso_utc(hour_start)}"
 
 
-def emitted_alert_key(alert_id: str) -> str:
-    """The dedupe key fct_alerts gives an `alert.emitted` event: `alert:<alert_id>`."""
-    return f"alert:{alert_id}"
+def emitted_alert_key(tenant_id: str, alert_id: str) -> str:
+    """The dedupe key fct_alerts gives an `alert.emitted` event of a tenant; equals dbt's
+    `emitted_alert_dedupe_key`: `alert:<tenant_id>:<alert_id>`."""
+    return f"alert:{_key_tenant(tenant_id)}:{alert_id}"
 
 
 def hour_start(ts: datetime) -> datetime:
@@ -170,7 +192,7 @@ def newly_crossed(row: BudgetPeriod, known_keys: Iterable[str]) -> list[float]:
     return [
         t
         for t in sorted(set(row.thresholds_crossed))
-        if budget_alert_key(row.budget_id, row.period_start, t) not in known
+        if budget_alert_key(row.tenant_id, row.budget_id, row.period_start, t) not in known
     ]
 
 
@@ -181,6 +203,7 @@ def _money(value: Decimal | None) -> str | None:
 def _budget_facts(row: BudgetPeriod) -> dict[str, Any]:
     return {
         "budget_id": row.budget_id,
+        "tenant_id": row.tenant_id,
         "scope": row.scope,
         "scope_id": row.scope_id,
         "period": row.period,
@@ -204,7 +227,7 @@ def threshold_alerts(rows: Iterable[BudgetPeriod], known_keys: Iterable[str]) ->
     out: list[Alert] = []
     for row in rows:
         for t in newly_crossed(row, known):
-            key = budget_alert_key(row.budget_id, row.period_start, t)
+            key = budget_alert_key(row.tenant_id, row.budget_id, row.period_start, t)
             out.append(
                 Alert(
                     dedupe_key=key,
@@ -237,7 +260,7 @@ def forecast_alerts(
         ):
             continue
         alert_id = forecast_alert_id(row.budget_id, row.period_start)
-        key = emitted_alert_key(alert_id)
+        key = emitted_alert_key(row.tenant_id, alert_id)
         if key in known:
             continue
         forecast_pct = float(row.forecast_usd * 100 / row.limit_usd)
@@ -271,7 +294,7 @@ def reliability_alerts(
         if h.ended_runs < max(1, min_runs) or h.failure_rate <= failure_rate:
             continue
         alert_id = reliability_alert_id(h.tenant_id, h.workflow_id, hour_start(h.as_of))
-        key = emitted_alert_key(alert_id)
+        key = emitted_alert_key(h.tenant_id, alert_id)
         if key in known:
             continue
         out.append(

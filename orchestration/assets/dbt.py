@@ -23,9 +23,11 @@ from orchestration.project import dbt_project, ensure_manifest
 from orchestration.resources import WarehouseResource
 
 # dbt sources -> the Dagster assets that produce them, so the lineage runs end to end:
-# landing files -> lake_events -> stg_lake__* -> marts, and alert deliveries -> fct_alerts.
+# landing files -> lake_events -> stg_lake__* -> marts, the budgets file -> budgets_reference
+# -> budget_status, and alert deliveries -> fct_alerts.
 SOURCE_ASSET_KEYS: dict[tuple[str, str], dg.AssetKey] = {
     ("lake", "events"): dg.AssetKey("lake_events"),
+    ("reference", "budgets"): dg.AssetKey("budgets_reference"),
     ("outbox", "alerts"): dg.AssetKey("alert_outbox"),
 }
 

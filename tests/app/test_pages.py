@@ -461,6 +461,29 @@ def test_unreadable_warehouse_is_a_message_not_a_traceback(
         assert expected in errors and "agentops-wh build" in errors, (name, errors)
 
 
+def test_budgets_on_a_scope_no_event_named_are_flagged(warehouse_dir: Path, page) -> None:
+    """The fixture's tenant acme never ran an agent `acme-reviewer` (the sample budgets follow
+    the demo's seed, not this one): its budget is flagged, not silently shown at $0."""
+    status = sql(
+        warehouse_dir,
+        "select budget_id, tenant_id, is_scope_seen, spend_usd from marts.budget_status "
+        "where period_kind = 'current' order by budget_id",
+    )
+    unseen = status[~status.is_scope_seen]
+    assert list(unseen.budget_id) == ["acme-reviewer-daily"]
+    assert list(unseen.spend_usd) == [Decimal(0)]
+    at = page(warehouse_dir, "budgets")
+    shown = frame(at, "budget_id", "is_scope_seen").sort_values("budget_id", ignore_index=True)
+    assert list(zip(shown.budget_id, shown.tenant_id, shown.is_scope_seen, strict=True)) == list(
+        zip(status.budget_id, status.tenant_id, status.is_scope_seen, strict=True)
+    )
+    (warning,) = [w.value for w in at.warning]
+    assert warning.startswith(
+        "No event of its tenant ever named the scope of 1 budget(s): `acme-reviewer-daily` "
+        "(agent `acme-reviewer` of tenant `acme`)."
+    )
+
+
 def test_budget_alerts_show_their_delivery_status(
     warehouse_dir: Path, tmp_path: Path, page
 ) -> None:
@@ -475,9 +498,9 @@ def test_budget_alerts_show_their_delivery_status(
     con = duckdb.connect(str(data / "warehouse.duckdb"))
     try:
         for key, status, when in [
-            ("budget:acme-daily:2026-11-03T00:00:00Z:80", "sent", "2026-11-03 12:00:00+00"),
-            ("budget:acme-daily:2026-11-03T00:00:00Z:100", "failed", "2026-11-03 15:00:00+00"),
-            ("alert:outbox-only", "pending", None),
+            ("budget:acme:acme-daily:2026-11-03T00:00:00Z:80", "sent", "2026-11-03 12:00:00+00"),
+            ("budget:acme:acme-daily:2026-11-03T00:00:00Z:100", "failed", "2026-11-03 15:00:00+00"),
+            ("alert:acme:outbox-only", "pending", None),
         ]:
             con.execute(
                 "insert into marts.fct_alerts (dedupe_key, alert_id, alert_source, alert_type, "

@@ -429,11 +429,12 @@ def test_budget_check_reads_the_published_warehouse(srv: dict) -> None:
     publish_budget_status(
         data_dir / "warehouse.duckdb",
         [
-            ("support-weekly", "project", "acme-prod-support", "100", "120.5", "block", start, end),
-            ("acme-daily", "tenant", "acme", "25", "30", "alert", start, end),
-            ("agent-daily", "agent", "researcher", "10", "1", "block", start, end),
-            ("old", "project", "acme-prod-support", "1", "5", "block", start - timedelta(days=2),
-             start - timedelta(days=1)),
+            ("support-weekly", "acme", "project", "acme-prod-support", "100", "120.5", "block",
+             start, end),
+            ("acme-daily", "acme", "tenant", "acme", "25", "30", "alert", start, end),
+            ("agent-daily", "acme", "agent", "researcher", "10", "1", "block", start, end),
+            ("old", "acme", "project", "acme-prod-support", "1", "5", "block",
+             start - timedelta(days=2), start - timedelta(days=1)),
         ],
     )  # fmt: skip
     r = acme.get(
@@ -452,6 +453,44 @@ def test_budget_check_reads_the_published_warehouse(srv: dict) -> None:
     assert r.status_code == 403
 
 
+def test_budget_check_answers_a_token_with_its_own_tenants_budgets_only(srv: dict) -> None:
+    """acme and globex both have a project called `shared-support`: each token sees its own
+    budget on it only, whatever it asks for."""
+    acme, server, data_dir = srv["acme"], srv["server"], srv["data_dir"]
+    now = datetime.now(UTC)
+    start, end = now - timedelta(hours=1), now + timedelta(hours=23)
+    publish_budget_status(
+        data_dir / "warehouse.duckdb",
+        [
+            ("acme-support", "acme", "project", "shared-support", "100", "150", "block",
+             start, end),
+            ("acme-daily", "acme", "tenant", "acme", "25", "30", "block", start, end),
+            ("globex-support", "globex", "project", "shared-support", "50", "7.25", "block",
+             start, end),
+        ],
+    )  # fmt: skip
+    with server.http(srv["tokens"]["globex"]) as globex:
+        r = globex.get("/v1/budgets/check", params={"project_id": "shared-support"})
+        assert r.status_code == 200
+        answer = r.json()
+        assert (answer["allowed"], answer["blocking"]) == (True, [])
+        assert [(b["budget_id"], b["tenant_id"], b["spend_usd"]) for b in answer["budgets"]] == [
+            ("globex-support", "globex", "7.25")
+        ]
+        # Asking for acme's data by name shows none of it.
+        r = globex.get(
+            "/v1/budgets/check", params={"tenant_id": "acme", "project_id": "shared-support"}
+        )
+        assert r.status_code == 403 and "acme-support" not in r.text and "150" not in r.text
+    r = acme.get("/v1/budgets/check", params={"project_id": "shared-support"})
+    answer = r.json()
+    assert (answer["allowed"], answer["blocking"]) == (False, ["acme-daily", "acme-support"])
+    assert sorted((b["budget_id"], b["spend_usd"]) for b in answer["budgets"]) == [
+        ("acme-daily", "30"),
+        ("acme-support", "150"),
+    ]
+
+
 def publish_budget_status(path: Path, rows: list[tuple]) -> None:
     """A warehouse holding marts.budget_status with the columns the dbt model publishes."""
     tmp = path.with_name("building.duckdb")
@@ -459,17 +498,19 @@ def publish_budget_status(path: Path, rows: list[tuple]) -> None:
     con.execute("CREATE SCHEMA marts")
     con.execute(
         """CREATE TABLE marts.budget_status (
-            budget_period_id VARCHAR, budget_id VARCHAR, period_kind VARCHAR, scope VARCHAR,
+            budget_period_id VARCHAR, budget_id VARCHAR, tenant_id VARCHAR, period_kind VARCHAR,
+            scope VARCHAR,
             scope_id VARCHAR, period VARCHAR, period_start TIMESTAMPTZ, period_end TIMESTAMPTZ,
             as_of TIMESTAMPTZ, limit_usd DECIMAL(38, 24), spend_usd DECIMAL(38, 24),
             pct_used DOUBLE, is_over_limit BOOLEAN, forecast_usd DECIMAL(38, 24),
             enforcement VARCHAR)"""
     )
-    for budget_id, scope, scope_id, limit, spend, enforcement, start, end in rows:
+    for budget_id, tenant_id, scope, scope_id, limit, spend, enforcement, start, end in rows:
         con.execute(
-            "INSERT INTO marts.budget_status VALUES (?, ?, 'current', ?, ?, 'daily', ?, ?, "
+            "INSERT INTO marts.budget_status VALUES (?, ?, ?, 'current', ?, ?, 'daily', ?, ?, "
             "now(), ?, ?, 100.0 * ? / ?, ? >= ?, ?, ?)",
-            [f"{budget_id}@current", budget_id, scope, scope_id, start, end, limit, spend,
+            [f"{budget_id}@current", budget_id, tenant_id, scope, scope_id, start, end, limit,
+             spend,
              float(spend), float(limit), float(spend), float(limit), spend, enforcement],
         )  # fmt: skip
     con.execute(
@@ -544,6 +585,12 @@ def test_insecure_dev_then_503_when_the_backlog_is_full_then_shutdown_flushes(
             assert r.status_code == 503 and r.json()["reason_code"] == "backlog_full"
             assert float(r.headers["Retry-After"]) > 0
             assert c.get("/healthz").json()["wal_backlog_bytes"] > 1
+            # Without tokens the server cannot tell whose budgets to check: it asks.
+            r = c.get("/v1/budgets/check", params={"project_id": "acme-prod-support"})
+            assert r.status_code == 400 and r.json()["reason_code"] == "missing_tenant"
+            assert "pass ?tenant_id=<tenant>" in r.json()["message"]
+            r = c.get("/v1/budgets/check", params={"tenant_id": "acme"})
+            assert r.status_code == 200 and r.json()["budgets"] == []
     finally:
         assert server.stop()  # SIGTERM: a clean stop flushes the WAL into the lake
     assert lake_ids(data_dir) == ["bp-1", "bp-2"]

@@ -117,9 +117,13 @@ def test_limits_raise_clear_errors(tmp_path: Path) -> None:
 
 
 def test_budget_decision_blocks_only_current_block_budgets_over_limit() -> None:
-    def row(budget_id: str, scope: str, scope_id: str, over: bool, enforcement: str, end: datetime):
+    def row(
+        budget_id: str, scope: str, scope_id: str, over: bool, enforcement: str, end: datetime,
+        tenant_id: str = "acme",
+    ):  # fmt: skip
         return {
-            "budget_id": budget_id, "scope": scope, "scope_id": scope_id, "period": "daily",
+            "budget_id": budget_id, "tenant_id": tenant_id, "scope": scope,
+            "scope_id": scope_id, "period": "daily",
             "period_start": end - timedelta(days=1), "period_end": end, "as_of": NOW,
             "limit_usd": Decimal("10.000"), "spend_usd": Decimal("12.50"), "pct_used": 125.0,
             "is_over_limit": over, "forecast_usd": Decimal("13"), "enforcement": enforcement,
@@ -131,13 +135,19 @@ def test_budget_decision_blocks_only_current_block_budgets_over_limit() -> None:
         row("t-alert", "tenant", "acme", True, "alert", later),
         row("a-block-stale", "agent", "a1", True, "block", earlier),
         row("other-project", "project", "p2", True, "block", later),
+        # Another tenant's budgets, on a project and an agent of the same names: not acme's.
+        row("zeta-p-block", "project", "p1", True, "block", later, tenant_id="zeta"),
+        row("zeta-tenant", "tenant", "zeta", True, "block", later, tenant_id="zeta"),
     ]
-    scopes = {"tenant": "acme", "workspace": None, "project": "p1", "agent": "a1"}
-    answer = budget_decision(rows, scopes, NOW)
+    scopes = {"workspace": None, "project": "p1", "agent": "a1"}
+    answer = budget_decision(rows, "acme", scopes, NOW)
     assert answer["allowed"] is False and answer["blocking"] == ["p-block"]
     assert {b["budget_id"] for b in answer["budgets"]} == {"p-block", "t-alert", "a-block-stale"}
     assert answer["budgets"][0]["limit_usd"] == "10" and answer["budgets"][0]["spend_usd"] == "12.5"
-    assert budget_decision(rows, {**scopes, "project": None}, NOW)["allowed"] is True
+    assert budget_decision(rows, "acme", {**scopes, "project": None}, NOW)["allowed"] is True
+    zeta = budget_decision(rows, "zeta", scopes, NOW)
+    assert zeta["blocking"] == ["zeta-p-block", "zeta-tenant"]
+    assert {b["budget_id"] for b in zeta["budgets"]} == {"zeta-p-block", "zeta-tenant"}
 
 
 def test_metrics_render_prometheus_text() -> None:

@@ -21,13 +21,15 @@ DAY_START = datetime(2026, 11, 25, tzinfo=UTC)
 _DDL = """
 create schema marts;
 create table marts.budget_status (
-    budget_period_id varchar, budget_id varchar, period_kind varchar, scope varchar,
+    budget_period_id varchar, budget_id varchar, tenant_id varchar, period_kind varchar,
+    scope varchar,
     scope_id varchar, period varchar, period_start timestamptz, period_end timestamptz,
     as_of timestamptz, limit_usd decimal(38, 24), spend_usd decimal(38, 24),
     unpriced_calls bigint, pct_used double, thresholds integer[],
     thresholds_crossed integer[], highest_threshold_crossed integer, is_over_limit boolean,
     elapsed_fraction double, forecast_usd decimal(38, 24), enforcement varchar,
-    destination varchar, is_forecast_over_limit boolean, alert_dedupe_key varchar
+    destination varchar, is_scope_seen boolean, is_forecast_over_limit boolean,
+    alert_dedupe_key varchar
 );
 create table marts.fct_runs (
     run_id varchar, tenant_id varchar, workspace_id varchar, project_id varchar,
@@ -46,6 +48,7 @@ class Budget:
     """One budget period row; percent, thresholds crossed and forecast derived as dbt does."""
 
     budget_id: str = "acme-daily"
+    tenant_id: str = "acme"
     spend_usd: str = "0"
     limit_usd: str = "25"
     thresholds: tuple[int, ...] = (50, 80, 100)
@@ -66,11 +69,12 @@ class Budget:
         elapsed = min(1.0, max(1.0, (self.as_of - self.period_start).total_seconds()) / span)
         forecast = spend if elapsed >= 1 else spend * Decimal(str(round(1 / elapsed, 6)))
         return (
-            f"{self.budget_id}@{self.period_kind}", self.budget_id, self.period_kind,
+            f"{self.budget_id}@{self.period_kind}", self.budget_id, self.tenant_id,
+            self.period_kind,
             self.scope, self.scope_id, self.period, self.period_start, self.period_end,
             self.as_of, limit, spend, 0, float(100 * spend / limit) if limit else None,
             list(self.thresholds), crossed, max(crossed) if crossed else None, spend >= limit,
-            elapsed, forecast, self.enforcement, self.destination, forecast > limit, None,
+            elapsed, forecast, self.enforcement, self.destination, True, forecast > limit, None,
         )  # fmt: skip
 
 
@@ -100,7 +104,7 @@ def publish(data_dir: Path, budgets: list[Budget], runs: list[Run] | None = None
         con.execute("SET TimeZone = 'UTC'")
         con.execute(_DDL)
         if budgets:
-            marks = ",".join("?" * 23)
+            marks = ",".join("?" * 25)
             con.executemany(
                 f"insert into marts.budget_status values ({marks})", [b.row() for b in budgets]
             )

@@ -29,6 +29,7 @@ from orchestration.alerts.rules import (
     alert_events,
     alert_text,
     budget_alert_key,
+    emitted_alert_key,
     events_jsonl,
     forecast_alerts,
     newly_crossed,
@@ -49,35 +50,53 @@ def period(**kw: object) -> BudgetPeriod:
         as_of=START + timedelta(hours=12), limit_usd=Decimal("25"), spend_usd=Decimal("21"),
         pct_used=84.0, thresholds_crossed=(50.0, 80.0), forecast_usd=Decimal("42"),
         elapsed_fraction=0.5, enforcement="alert", destination="slack:#acme-finance",
-        tenant=("acme", "*", "*"),
+        tenant_id="acme",
     )  # fmt: skip
     base.update(kw)
     return BudgetPeriod(**base)  # type: ignore[arg-type]
 
 
 def test_budget_alert_key_matches_the_dbt_macro_format() -> None:
-    # dbt: concat_ws(':', 'budget', id, strftime(period_start, '%Y-%m-%dT%H:%M:%SZ'), threshold)
-    assert budget_alert_key("acme-daily", START, 80) == "budget:acme-daily:2026-11-25T00:00:00Z:80"
-    assert budget_alert_key("b", START, 80.0).endswith(":80")
-    assert budget_alert_key("b", START, 12.5).endswith(":12.5")
+    # dbt: concat_ws(':', 'budget', tenant, id, strftime(period_start, ...), threshold)
+    key = budget_alert_key("acme", "acme-daily", START, 80)
+    assert key == "budget:acme:acme-daily:2026-11-25T00:00:00Z:80"
+    assert budget_alert_key("acme", "b", START, 80.0).endswith(":80")
+    assert budget_alert_key("acme", "b", START, 12.5).endswith(":12.5")
     with pytest.raises(ValueError, match="time zone"):
-        budget_alert_key("b", datetime(2026, 11, 25), 50)
+        budget_alert_key("acme", "b", datetime(2026, 11, 25), 50)
+
+
+def test_alert_keys_name_the_tenant() -> None:
+    """Budget and alert ids are the producer's: two tenants reusing one get two alerts."""
+    assert budget_alert_key("acme", "daily", START, 80) != budget_alert_key(
+        "zeta", "daily", START, 80
+    )
+    assert emitted_alert_key("acme", "a-1") == "alert:acme:a-1"
+    assert emitted_alert_key("zeta", "a-1") == "alert:zeta:a-1"
+    # The tenant part ends at the first ':', whatever the ids hold.
+    assert emitted_alert_key("a:b", "c") == "alert:a%3Ab:c" != emitted_alert_key("a", "b:c")
+    assert budget_alert_key("50%:x", "b", START, 1) == "budget:50%25%3Ax:b:2026-11-25T00:00:00Z:1"
+    # The same budget id in two tenants: each tenant's period alerts on its own.
+    acme, zeta = period(), period(tenant_id="zeta")
+    known = [budget_alert_key("acme", "acme-daily", START, t) for t in (50, 80)]
+    assert newly_crossed(acme, known) == []
+    assert newly_crossed(zeta, known) == [50.0, 80.0]
 
 
 def test_newly_crossed_is_the_crossed_thresholds_without_an_alert() -> None:
     row = period()
     assert newly_crossed(row, []) == [50.0, 80.0]
-    assert newly_crossed(row, [budget_alert_key("acme-daily", START, 50)]) == [80.0]
-    both = [budget_alert_key("acme-daily", START, t) for t in (50, 80)]
+    assert newly_crossed(row, [budget_alert_key("acme", "acme-daily", START, 50)]) == [80.0]
+    both = [budget_alert_key("acme", "acme-daily", START, t) for t in (50, 80)]
     assert newly_crossed(row, both) == []
     # Same budget, next period: the keys differ, so its thresholds alert again.
     assert newly_crossed(period(period_start=START + timedelta(days=1)), both) == [50.0, 80.0]
 
 
 def test_threshold_alerts_one_per_new_threshold() -> None:
-    alerts = threshold_alerts([period()], [budget_alert_key("acme-daily", START, 50)])
+    alerts = threshold_alerts([period()], [budget_alert_key("acme", "acme-daily", START, 50)])
     assert [(a.dedupe_key, a.alert_type, a.threshold) for a in alerts] == [
-        ("budget:acme-daily:2026-11-25T00:00:00Z:80", BUDGET_THRESHOLD, 80.0)
+        ("budget:acme:acme-daily:2026-11-25T00:00:00Z:80", BUDGET_THRESHOLD, 80.0)
     ]
     assert alerts[0].destination == "slack:#acme-finance"
     assert alerts[0].current_value == 84.0
@@ -89,7 +108,7 @@ def test_forecast_alert_only_before_any_threshold_and_once_per_period() -> None:
         forecast_usd=Decimal("30"), elapsed_fraction=0.4,
     )  # fmt: skip
     (alert,) = forecast_alerts([early], [], min_elapsed=0.1)
-    assert alert.dedupe_key == "alert:forecast:acme-daily:2026-11-25T00:00:00Z"
+    assert alert.dedupe_key == "alert:acme:forecast:acme-daily:2026-11-25T00:00:00Z"
     assert alert.alert_type == BUDGET_FORECAST
     assert alert.current_value == pytest.approx(120.0)
     assert forecast_alerts([early], [alert.dedupe_key], min_elapsed=0.1) == []
@@ -112,7 +131,7 @@ def test_reliability_alert_needs_the_rate_and_the_minimum_runs() -> None:
         )
 
     (alert,) = alerts(health(10, 3))
-    assert alert.dedupe_key == "alert:reliability:acme:support-ticket:2026-11-25T12:00:00Z"
+    assert alert.dedupe_key == "alert:acme:reliability:acme:support-ticket:2026-11-25T12:00:00Z"
     assert alert.alert_type == WORKFLOW_FAILURE_RATE
     assert (alert.threshold, alert.current_value) == (25.0, 30.0)
     assert alerts(health(9, 9)) == []  # too few runs
@@ -225,8 +244,19 @@ def test_scope_tenant() -> None:
         ("acme", "acme-prod", "acme-sales", "triage-agent"),
         ("globex", "globex-main", "globex-research", "research-agent"),
     ]
-    assert scope_tenant("tenant", "acme", dims) == ("acme", "*", "*")
-    assert scope_tenant("workspace", "acme-prod", dims) == ("acme", "acme-prod", "*")
-    assert scope_tenant("project", "acme-sales", dims) == ("acme", "acme-prod", "acme-sales")
-    assert scope_tenant("agent", "triage-agent", dims) == ("acme", "acme-prod", "*")
-    assert scope_tenant("agent", "nobody", dims) == ("*", "*", "*")
+    assert scope_tenant("acme", "tenant", "acme", dims) == ("acme", "*", "*")
+    assert scope_tenant("acme", "workspace", "acme-prod", dims) == ("acme", "acme-prod", "*")
+    assert scope_tenant("acme", "project", "acme-sales", dims) == (
+        "acme", "acme-prod", "acme-sales"
+    )  # fmt: skip
+    assert scope_tenant("acme", "agent", "triage-agent", dims) == ("acme", "acme-prod", "*")
+    assert scope_tenant("acme", "agent", "nobody", dims) == ("acme", "*", "*")
+    # Another tenant's agent of the same name, in another workspace, is not acme's.
+    dims.append(("zeta", "zeta-prod", "acme-sales", "triage-agent"))
+    assert scope_tenant("acme", "agent", "triage-agent", dims) == ("acme", "acme-prod", "*")
+    assert scope_tenant("acme", "project", "acme-sales", dims) == (
+        "acme", "acme-prod", "acme-sales"
+    )  # fmt: skip
+    assert scope_tenant("zeta", "agent", "triage-agent", dims) == (
+        "zeta", "zeta-prod", "acme-sales"
+    )  # fmt: skip

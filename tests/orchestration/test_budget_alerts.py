@@ -37,9 +37,9 @@ RESOURCES = {
     "slack": SlackResource(),
     "webhook": WebhookResource(),
 }
-KEY_50 = budget_alert_key("acme-daily", bw.DAY_START, 50)
-KEY_80 = budget_alert_key("acme-daily", bw.DAY_START, 80)
-KEY_100 = budget_alert_key("acme-daily", bw.DAY_START, 100)
+KEY_50 = budget_alert_key("acme", "acme-daily", bw.DAY_START, 50)
+KEY_80 = budget_alert_key("acme", "acme-daily", bw.DAY_START, 80)
+KEY_100 = budget_alert_key("acme", "acme-daily", bw.DAY_START, 100)
 
 
 def run_key(new: list[str], retries: list[tuple[str, int]]) -> str:
@@ -333,8 +333,8 @@ def test_forecast_and_reliability_alerts(
     assert ticks.tick_and_run().success
     keys = sorted(r.dedupe_key for r in outbox(data_dir).rows())
     assert keys == [
-        "alert:forecast:acme-daily:2026-11-25T00:00:00Z",
-        "alert:reliability:acme:support-ticket:2026-11-25T12:00:00Z",
+        "alert:acme:forecast:acme-daily:2026-11-25T00:00:00Z",
+        "alert:acme:reliability:acme:support-ticket:2026-11-25T12:00:00Z",
     ]
     texts = slack.delivered_texts()
     assert any("is on track to exceed its limit" in t and "$28.00" in t for t in texts)

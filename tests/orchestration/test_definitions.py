@@ -22,9 +22,15 @@ def test_dbt_sources_are_keyed_to_the_ingestion_and_outbox_assets() -> None:
     assert dg.AssetKey("lake_events") in graph.get(staging).parent_keys
     outbox = dg.AssetKey(["staging", "stg_outbox__alerts"])
     assert dg.AssetKey("alert_outbox") in graph.get(outbox).parent_keys
+    budgets = dg.AssetKey(["staging", "stg_reference__budgets"])
+    assert dg.AssetKey("budgets_reference") in graph.get(budgets).parent_keys
     published = graph.get(dg.AssetKey("published_warehouse"))
     assert dg.AssetKey(["marts", "budget_status"]) in published.parent_keys
     job = defs.resolve_job_def("warehouse_job")
     keys = job.asset_layer.selected_asset_keys
-    assert {dg.AssetKey("lake_events"), dg.AssetKey("published_warehouse")} <= keys
+    assert {
+        dg.AssetKey("lake_events"),
+        dg.AssetKey("budgets_reference"),
+        dg.AssetKey("published_warehouse"),
+    } <= keys
     assert dg.AssetKey(["marts", "fct_alerts"]) in keys

@@ -19,7 +19,12 @@ import pytest
 from ingestion.generator import GeneratorConfig, generate_lines, write_jsonl
 from orchestration.alerts.readers import read_budget_periods
 from orchestration.alerts.rules import budget_alert_key, threshold_alerts
-from orchestration.assets import lake_events, published_warehouse, warehouse_dbt_models
+from orchestration.assets import (
+    budgets_reference,
+    lake_events,
+    published_warehouse,
+    warehouse_dbt_models,
+)
 from orchestration.jobs import alerts_job
 from orchestration.resources import (
     SlackResource,
@@ -34,7 +39,7 @@ MARTS = {
     "fct_events", "fct_runs", "fct_model_calls", "fct_cost_ledger", "agg_usage_hourly",
     "agg_usage_daily", "fct_failures", "fct_policy_decisions", "budget_status", "fct_alerts",
 }  # fmt: skip
-PIPELINE = [lake_events, warehouse_dbt_models, published_warehouse]
+PIPELINE = [lake_events, budgets_reference, warehouse_dbt_models, published_warehouse]
 
 
 @pytest.mark.slow
@@ -64,13 +69,16 @@ def test_materialize_whole_pipeline_on_generated_data(
         assert {t for (t,) in tables} >= MARTS
         assert con.execute("select count(*) from marts.fct_events").fetchone() == (generated.valid,)
         keys = con.execute(
-            "select budget_id, period_start, highest_threshold_crossed, alert_dedupe_key"
-            " from marts.budget_status"
+            "select tenant_id, budget_id, period_start, highest_threshold_crossed,"
+            " alert_dedupe_key from marts.budget_status"
         ).fetchall()
         periods = read_budget_periods(con)
-    assert len(keys) == len(periods) == 2 * 6  # six seeded budgets, current and previous
-    for budget_id, start, highest, key in keys:
-        assert key == (None if highest is None else budget_alert_key(budget_id, start, highest))
+    assert len(keys) == len(periods) == 2 * 6  # six sample budgets, current and previous
+    for tenant_id, budget_id, start, highest, key in keys:
+        expected = (
+            None if highest is None else budget_alert_key(tenant_id, budget_id, start, highest)
+        )
+        assert key == expected
 
     # The sensor on the real warehouse: whatever the generated spend calls for is recorded.
     with dg.build_sensor_context(instance=instance, resources=resources) as ctx:

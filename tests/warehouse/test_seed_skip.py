@@ -39,8 +39,8 @@ def test_seeds_are_skipped_only_while_unchanged_and_loaded(
     warehouse.record_seeds(base, warehouse.dbt_command(base))
     assert warehouse.seed_args(base) == SKIP
 
-    budgets = project / "seeds" / "budgets.csv"
-    budgets.write_text(budgets.read_text() + "\n")
+    overrides = project / "seeds" / "price_overrides.csv"
+    overrides.write_text(overrides.read_text() + "\n")
     assert warehouse.seed_args(base) == [], "an edited seed loads again"
     warehouse.record_seeds(base, warehouse.dbt_command(base))
     assert warehouse.seed_args(base) == SKIP

@@ -52,7 +52,7 @@ MARTS = [
     "budget_status",
     "fct_alerts",
 ]
-BUDGET_KEY = "budget:acme-daily:2026-11-20T00:00:00Z:80"
+BUDGET_KEY = "budget:acme:acme-daily:2026-11-20T00:00:00Z:80"
 
 READER = r"""
 import json, sys, time, duckdb
@@ -499,7 +499,7 @@ def test_alerts_dedupe_and_delivery_status(scenario: Scenario) -> None:
         )
     }
     assert rows[BUDGET_KEY] == ("budget.threshold_hit", "sent", 1, 1)
-    assert rows["alert:alert-1"] == ("alert.emitted", "sent", 0, 1)
+    assert rows["alert:acme:alert-1"] == ("alert.emitted", "sent", 0, 1)
     assert rows["forecast:acme-daily:2026-11-21T00:00:00Z"] == ("outbox", "failed", 3, 0)
     assert len(rows) == 3
 

@@ -1,11 +1,11 @@
 {#- One row per budget x period: the current period (containing budget_as_of()) and the
-    previous one, with the budget's thresholds parsed ('50,80,100' when empty). -#}
+    previous one. A budget belongs to its tenant: tenant_id travels with every row. -#}
 
 with
 
 budgets as (
 
-    select * from {{ ref('budgets') }}
+    select * from {{ ref('stg_reference__budgets') }}
 
 ),
 
@@ -19,17 +19,12 @@ periods as (
 
     select
         budgets.budget_id,
+        budgets.tenant_id,
         budgets.scope,
         budgets.scope_id,
         budgets.period,
-        cast(budgets.limit_usd as decimal(38, 24)) as limit_usd,
-        list_sort(list_transform(
-            string_split(
-                coalesce(nullif(trim(budgets.thresholds), ''), '{{ var("default_budget_thresholds") }}'),
-                ','
-            ),
-            lambda t: cast(trim(t) as integer)
-        )) as thresholds,
+        budgets.limit_usd,
+        budgets.thresholds,
         budgets.enforcement,
         budgets.destination,
         as_of.as_of,

@@ -2,7 +2,12 @@
     time, and the previous one). Spend is the cost of priced model calls that happened in
     [period_start, period_end) in the budget's scope, from agg_usage_hourly (periods are
     whole UTC hours). The forecast is a straight line: spend / elapsed fraction of the period;
-    the ratio is rounded to 6 decimals so the money stays DECIMAL. -#}
+    the ratio is rounded to 6 decimals so the money stays DECIMAL.
+
+    A budget belongs to one tenant: it counts that tenant's spend only (the join is on
+    tenant_id as well as scope and scope_id, since two tenants may name a project alike).
+    `is_scope_seen` says whether any event of the tenant ever named the budget's scope: a
+    budget on a misspelt or retired scope would otherwise show $0 forever. -#}
 
 with
 
@@ -30,14 +35,36 @@ usage as (
 scoped_usage as (
 
     -- One row per hour bucket and scope it belongs to, so the join to budgets is an equi-join.
-    select hour_start, 'tenant' as scope, tenant_id as scope_id, cost_usd, unpriced_calls
+    select
+        hour_start, tenant_id, 'tenant' as scope, tenant_id as scope_id, cost_usd,
+        unpriced_calls
     from usage
     union all
-    select hour_start, 'workspace', workspace_id, cost_usd, unpriced_calls from usage
+    select hour_start, tenant_id, 'workspace', workspace_id, cost_usd, unpriced_calls from usage
     union all
-    select hour_start, 'project', project_id, cost_usd, unpriced_calls from usage
+    select hour_start, tenant_id, 'project', project_id, cost_usd, unpriced_calls from usage
     union all
-    select hour_start, 'agent', agent_id, cost_usd, unpriced_calls from usage
+    select hour_start, tenant_id, 'agent', agent_id, cost_usd, unpriced_calls from usage
+
+),
+
+event_dims as (
+
+    select distinct tenant_id, workspace_id, project_id, agent_id
+    from {{ ref('fct_events') }}
+
+),
+
+seen_scopes as (
+
+    -- Every scope any event of a tenant ever named, all time.
+    select distinct tenant_id, 'tenant' as scope, tenant_id as scope_id from event_dims
+    union
+    select distinct tenant_id, 'workspace', workspace_id from event_dims
+    union
+    select distinct tenant_id, 'project', project_id from event_dims
+    union
+    select distinct tenant_id, 'agent', agent_id from event_dims
 
 ),
 
@@ -49,7 +76,8 @@ spend as (
         cast(coalesce(sum(scoped_usage.unpriced_calls), 0) as bigint) as unpriced_calls
     from periods
     left join scoped_usage
-        on periods.scope = scoped_usage.scope
+        on periods.tenant_id = scoped_usage.tenant_id
+        and periods.scope = scoped_usage.scope
         and periods.scope_id = scoped_usage.scope_id
         and scoped_usage.hour_start >= periods.period_start
         and scoped_usage.hour_start < periods.period_end
@@ -69,10 +97,15 @@ measured as (
             greatest(
                 epoch_ms(periods.as_of) - epoch_ms(periods.period_start), 1
             ) / (epoch_ms(periods.period_end) - epoch_ms(periods.period_start))
-        ) as elapsed_fraction
+        ) as elapsed_fraction,
+        seen_scopes.scope_id is not null as is_scope_seen
     from periods
     inner join spend
         on periods.budget_period_id = spend.budget_period_id
+    left join seen_scopes
+        on periods.tenant_id = seen_scopes.tenant_id
+        and periods.scope = seen_scopes.scope
+        and periods.scope_id = seen_scopes.scope_id
 
 ),
 
@@ -81,6 +114,7 @@ final as (
     select
         budget_period_id,
         budget_id,
+        tenant_id,
         period_kind,
         scope,
         scope_id,
@@ -109,7 +143,8 @@ final as (
             )
         end as forecast_usd,
         enforcement,
-        destination
+        destination,
+        is_scope_seen
 
     from measured
 
@@ -121,6 +156,8 @@ select
     -- The key an alert for the highest crossed threshold carries (fct_alerts, the outbox).
     case
         when highest_threshold_crossed is not null then
-            {{ budget_alert_dedupe_key('budget_id', 'period_start', 'highest_threshold_crossed') }}
+            {{ budget_alert_dedupe_key(
+                'tenant_id', 'budget_id', 'period_start', 'highest_threshold_crossed'
+            ) }}
     end as alert_dedupe_key
 from final

@@ -1,21 +1,28 @@
-{#- One row per alert, identified by its dedupe key:
+{#- One row per alert, identified by its dedupe key. Alert and budget ids are the producer's,
+    so two tenants may use the same ones: every key names the tenant.
     - the `dedupe_key` attribute of the event when the producer set one (the orchestration
       layer writes a budget.threshold_hit and an alert.emitted per alert it sends, both
       carrying the key: they are one alert);
-    - else, for alert.emitted: 'alert:<alert_id>';
-    - else, for budget.threshold_hit: 'budget:<budget_id>:<period_start>:<threshold>'
+    - else, for alert.emitted: 'alert:<tenant_id>:<alert_id>' (emitted_alert_dedupe_key);
+    - else, for budget.threshold_hit: 'budget:<tenant_id>:<budget_id>:<period_start>:<threshold>'
       (budget_alert_dedupe_key), so many hits of one threshold in one period are one alert;
     - deliveries recorded in the orchestration outbox (source `outbox.alerts`, optional)
       join on the same key; an outbox entry without an event yet is an alert too.
     Delivery status: the outbox's status when it has one; otherwise 'sent' when an
-    alert.emitted reported sent_at, else 'pending'. -#}
+    alert.emitted reported sent_at, else 'pending'.
+
+    An alert keeps what its events said when it was raised: the limit, threshold and spend of
+    a budget.threshold_hit are the event's, never the budgets file's current ones, so a new
+    limit changes the next alerts only. -#}
 
 with
 
 emitted as (
 
     select
-        coalesce(attributes_dedupe_key, 'alert:' || alert_id) as dedupe_key,
+        coalesce(
+            attributes_dedupe_key, {{ emitted_alert_dedupe_key('tenant_id', 'alert_id') }}
+        ) as dedupe_key,
         alert_id,
         'alert.emitted' as alert_source,
         alert_type,
@@ -27,6 +34,8 @@ emitted as (
         cast(null as varchar) as budget_id,
         alert_threshold as threshold,
         alert_current_value as current_value,
+        cast(null as decimal(38, 24)) as limit_usd,
+        cast(null as decimal(38, 24)) as spend_usd,
         alert_destination as destination,
         alert_sent_at as sent_at,
         event_id,
@@ -38,7 +47,7 @@ emitted as (
 
 budgets as (
 
-    select budget_id, destination from {{ ref('budgets') }}
+    select tenant_id, budget_id, destination from {{ ref('stg_reference__budgets') }}
 
 ),
 
@@ -47,8 +56,8 @@ budget_hits as (
     select
         coalesce(
             hits.attributes_dedupe_key,
-            {{ budget_alert_dedupe_key('hits.budget_id', 'hits.budget_period_start',
-                                       'hits.budget_threshold_pct') }}
+            {{ budget_alert_dedupe_key('hits.tenant_id', 'hits.budget_id',
+                                       'hits.budget_period_start', 'hits.budget_threshold_pct') }}
         ) as dedupe_key,
         cast(null as varchar) as alert_id,
         'budget.threshold_hit' as alert_source,
@@ -62,6 +71,10 @@ budget_hits as (
         hits.budget_threshold_pct as threshold,
         -- Percent of the limit spent when the hit was reported.
         100.0 * hits.budget_spend_usd / nullif(hits.budget_limit_usd, 0) as current_value,
+        cast(hits.budget_limit_usd as decimal(38, 24)) as limit_usd,
+        cast(hits.budget_spend_usd as decimal(38, 24)) as spend_usd,
+        -- Where the budget sends alerts (what was actually sent, from an alert.emitted or the
+        -- outbox, wins below).
         budgets.destination,
         cast(null as timestamptz) as sent_at,
         hits.event_id,
@@ -69,7 +82,8 @@ budget_hits as (
         hits.loaded_at
     from {{ ref('stg_lake__budget_threshold_hits') }} as hits
     left join budgets
-        on hits.budget_id = budgets.budget_id
+        on hits.tenant_id = budgets.tenant_id
+        and hits.budget_id = budgets.budget_id
 
 ),
 
@@ -100,6 +114,10 @@ alerts as (
             as budget_id,
         arg_min(threshold, (occurred_at, event_id)) as threshold,
         arg_min(current_value, (occurred_at, event_id)) as current_value,
+        arg_min(limit_usd, (occurred_at, event_id)) filter (where limit_usd is not null)
+            as limit_usd,
+        arg_min(spend_usd, (occurred_at, event_id)) filter (where spend_usd is not null)
+            as spend_usd,
         coalesce(
             arg_min(destination, (occurred_at, event_id))
                 filter (where alert_source = 'alert.emitted'),
@@ -142,6 +160,8 @@ final as (
         alerts.budget_id,
         alerts.threshold,
         alerts.current_value,
+        alerts.limit_usd,
+        alerts.spend_usd,
         coalesce(outbox.destination, alerts.destination) as destination,
         coalesce(
             outbox.delivery_status,
