@@ -24,7 +24,7 @@ import json
 import os
 from collections.abc import Iterator
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import date, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -232,7 +232,11 @@ def writer_connection() -> duckdb.DuckDBPyConnection:
 
 
 def event_date_of_us(us: int) -> str:
-    return datetime.fromtimestamp(us / 1_000_000, tz=UTC).strftime("%Y-%m-%d")
+    """The partition name of a UTC instant: always YYYY-MM-DD (strftime gives "1-01-01")."""
+    return (_EPOCH_DATE + timedelta(days=us // 86_400_000_000)).isoformat()
+
+
+_EPOCH_DATE = date(1970, 1, 1)
 
 
 class Lake:

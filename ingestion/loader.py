@@ -39,6 +39,7 @@ import pyarrow as pa
 import xxhash
 
 from ingestion.contract import (
+    DEFAULT_MIN_OCCURRED_AT,
     ONE_US,
     Rejection,
     ValidationConfig,
@@ -48,7 +49,7 @@ from ingestion.contract import (
     stamps_of,
     to_us,
 )
-from ingestion.lake import EventColumns, Lake, writer_connection
+from ingestion.lake import EventColumns, Lake, event_date_of_us, writer_connection
 from ingestion.redaction import DEFAULT_REDACTOR, Redactor
 from ingestion.settings import data_dir as default_data_dir
 
@@ -424,9 +425,10 @@ def _process_chunk_inner(job: _ChunkJob) -> _ChunkResult:
     blob, lines = job.read_lines()
     suspects = redactor.candidate_lines(blob, lines)
     loads, dumps, is_valid = orjson.loads, orjson.dumps, fast_validator().is_valid
-    now_us, skew_us, max_bytes = (
+    now_us, skew_us, min_us, max_bytes = (
         to_us(now),
         config.max_future_skew // ONE_US,
+        config.min_occurred_us,
         config.max_event_bytes,
     )
     first = job.first_line_no
@@ -440,7 +442,7 @@ def _process_chunk_inner(job: _ChunkJob) -> _ChunkResult:
             except orjson.JSONDecodeError:
                 event = None
             if type(event) is dict and is_valid(event):
-                stamps = fast_stamps(event, now_us, skew_us)
+                stamps = fast_stamps(event, now_us, skew_us, min_us)
                 # What orjson writes back byte for byte cannot have held a repeated key.
                 if stamps is not None and dumps(event) != raw:
                     stamps = None
@@ -465,7 +467,7 @@ def _process_chunk_inner(job: _ChunkJob) -> _ChunkResult:
     del blob, lines  # the chunk's text is not needed any more: lower the peak while writing
     lake = Lake(job.data_dir)
     for day, cols in sorted(by_day.items()):
-        date = datetime.fromtimestamp(day * 86_400, tz=UTC).strftime("%Y-%m-%d")
+        date = event_date_of_us(day * _DAY_US)
         rel = f"event_date={date}/{job.load_id}-{job.seq:06d}.parquet"
         dest = lake.write_events(cols, rel, job.loaded_at_us, job.load_id, job.source)
         res.files.append(str(dest))
@@ -761,6 +763,7 @@ def _cmd_load(args: argparse.Namespace) -> int:
     config = ValidationConfig(
         max_event_bytes=args.max_event_bytes,
         max_future_skew=__import__("datetime").timedelta(seconds=args.max_future_skew),
+        min_occurred_at=args.min_occurred_at,
     )
     try:
         summary = load_paths(
@@ -817,4 +820,24 @@ def register(sub: Any) -> None:
     p.add_argument(
         "--max-future-skew", type=float, default=300.0, help="seconds (default: %(default)s)"
     )
+    add_min_occurred_at(p)
     p.set_defaults(func=_cmd_load)
+
+
+def add_min_occurred_at(p: argparse.ArgumentParser) -> None:
+    """The `--min-occurred-at` option `load` and `serve` share."""
+    p.add_argument(
+        "--min-occurred-at",
+        type=_utc_date,
+        default=DEFAULT_MIN_OCCURRED_AT,
+        metavar="YYYY-MM-DD",
+        help="events that occurred before this UTC date are quarantined as occurred_too_early "
+        "(default: 2000-01-01)",
+    )
+
+
+def _utc_date(text: str) -> datetime:
+    try:
+        return datetime.fromisoformat(text).replace(tzinfo=UTC)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a date such as 2000-01-01") from None

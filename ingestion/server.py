@@ -49,6 +49,7 @@ from starlette.concurrency import run_in_threadpool
 from ingestion.contract import (
     DEFAULT_MAX_EVENT_BYTES,
     DEFAULT_MAX_FUTURE_SKEW,
+    DEFAULT_MIN_OCCURRED_AT,
     DUPLICATE_KEY,
     INVALID_JSON,
     NESTING_TOO_DEEP,
@@ -105,6 +106,7 @@ class ServerSettings:
     max_event_bytes: int = DEFAULT_MAX_EVENT_BYTES
     max_depth: int = 32  # containers nested in one event (a valid event needs 3)
     max_future_skew: timedelta = DEFAULT_MAX_FUTURE_SKEW
+    min_occurred_at: datetime = DEFAULT_MIN_OCCURRED_AT
     max_backlog_bytes: int = 512 << 20  # unflushed WAL bytes before 503
     min_free_bytes: int = 256 << 20  # free disk before 503
     flush_interval: float = DEFAULT_FLUSH_INTERVAL
@@ -120,7 +122,7 @@ class ServerSettings:
 
     @cached_property
     def validation(self) -> ValidationConfig:
-        return ValidationConfig(self.max_event_bytes, self.max_future_skew)
+        return ValidationConfig(self.max_event_bytes, self.max_future_skew, self.min_occurred_at)
 
 
 class ApiError(Exception):
@@ -1220,6 +1222,7 @@ def _settings_from_args(args: argparse.Namespace, base: Path) -> ServerSettings:
         max_event_bytes=args.max_event_bytes,
         max_depth=args.max_depth,
         max_future_skew=timedelta(seconds=args.max_future_skew),
+        min_occurred_at=args.min_occurred_at,
         max_backlog_bytes=args.max_backlog_bytes,
         min_free_bytes=args.min_free_bytes,
         flush_interval=args.flush_interval,
@@ -1324,6 +1327,9 @@ def register(sub: Any) -> None:
     limits.add_argument(
         "--max-future-skew", type=float, default=300.0, help="seconds (default: %(default)s)"
     )
+    from ingestion.loader import add_min_occurred_at
+
+    add_min_occurred_at(limits)
     limits.add_argument(
         "--max-backlog-bytes",
         type=int,

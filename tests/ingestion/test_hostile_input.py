@@ -1,0 +1,153 @@
+"""Input we did not write: numbers and dates outside the contract, by file and by HTTP."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import duckdb
+import orjson
+import pytest
+from fastapi.testclient import TestClient
+
+from ingestion.loader import load_paths
+from ingestion.server import ServerSettings, create_app
+from tests.conftest import jsonl, make_event
+
+HUGE = 2**70
+
+
+def huge_latency(event_id: str) -> bytes:
+    """A model call whose latency_ms overflows a double (1e400)."""
+    mc = {**make_event()["model_call"], "latency_ms": 1.5}
+    line = orjson.dumps(make_event(event_id=event_id, model_call=mc))
+    return line.replace(b'"latency_ms":1.5', b'"latency_ms":1e400', 1)
+
+
+def with_usage(event_id: str, **usage: Any) -> bytes:
+    ev = make_event(event_id=event_id)
+    text = orjson.dumps(ev).decode()
+    for k, v in usage.items():
+        old = f'"{k}":{ev["resource_usage"][k]}'
+        assert old in text
+        text = text.replace(old, f'"{k}":{v}', 1)
+    return text.encode()
+
+
+def quarantine(data_dir: Path) -> list[dict]:
+    out = []
+    for p in sorted((data_dir / "quarantine").glob("*.jsonl")):
+        out += [orjson.loads(line) for line in p.read_bytes().splitlines()]
+    return out
+
+
+def lake_rows(data_dir: Path, sql: str) -> list[tuple]:
+    con = duckdb.connect()
+    glob = str(data_dir / "lake" / "events" / "**" / "*.parquet")
+    con.execute(f"CREATE VIEW lake AS SELECT * FROM read_parquet('{glob}', hive_partitioning=1)")
+    return con.execute(sql).fetchall()
+
+
+def test_numbers_beyond_64_bits_or_a_double_are_out_of_range_by_file(
+    tmp_path: Path, data_dir: Path
+) -> None:
+    lines = [
+        orjson.dumps(make_event(event_id="ok1")),
+        with_usage("big", input_tokens=HUGE),
+        with_usage("u64", output_tokens=2**64 - 1),
+        orjson.dumps(make_event(event_id="ok2")),
+        huge_latency("inf"),
+    ]
+    src = tmp_path / "in.jsonl"
+    src.write_bytes(jsonl(lines))
+    s = load_paths([src], data_dir)
+    assert (s.accepted, s.quarantined) == (2, 3)
+    assert s.by_reason == {"out_of_range": 3}
+    got = {(q["line_no"], q["reason_code"], q["errors"][0]["path"]) for q in quarantine(data_dir)}
+    assert got == {
+        (2, "out_of_range", "/resource_usage/input_tokens"),
+        (3, "out_of_range", "/resource_usage/output_tokens"),
+        (5, "out_of_range", "/model_call/latency_ms"),
+    }
+    (q,) = [q for q in quarantine(data_dir) if q["line_no"] == 2]
+    assert q["errors"][0]["message"] == (
+        "1180591620717411303424 is beyond the 64-bit integer range (at most "
+        "9223372036854775807); send the real count"
+    )
+    assert lake_rows(data_dir, "SELECT event_id FROM lake ORDER BY 1") == [("ok1",), ("ok2",)]
+
+
+def test_year_0001_has_its_own_reason_and_partitions_are_yyyy_mm_dd(
+    tmp_path: Path, data_dir: Path
+) -> None:
+    from datetime import UTC, datetime
+
+    from ingestion.contract import ValidationConfig
+
+    lines = [
+        make_event(event_id="old", occurred_at="0001-01-01T00:00:00Z"),
+        make_event(event_id="y1999", occurred_at="1999-12-31T23:59:59Z"),
+        make_event(event_id="y2000", occurred_at="2000-01-01T00:00:00Z"),
+    ]
+    src = tmp_path / "in.jsonl"
+    src.write_bytes(jsonl(lines))
+    s = load_paths([src], data_dir)
+    assert (s.accepted, s.by_reason) == (1, {"occurred_too_early": 2})
+    q = quarantine(data_dir)[0]
+    assert q["errors"] == [
+        {
+            "path": "/occurred_at",
+            "message": "occurred_at 0001-01-01T00:00:00Z is before 2000-01-01T00:00:00Z, the "
+            "earliest the loader accepts; check the producer's clock",
+        }
+    ]
+    # A deployment that allows older events still gets four-digit years in partition names.
+    config = ValidationConfig(min_occurred_at=datetime(1, 1, 1, tzinfo=UTC))
+    src2 = tmp_path / "old.jsonl"
+    src2.write_bytes(jsonl([make_event(event_id="old2", occurred_at="0001-01-01T00:00:00Z")]))
+    assert load_paths([src2], data_dir, config=config).accepted == 1
+    names = sorted(p.parent.name for p in (data_dir / "lake" / "events").rglob("*.parquet"))
+    assert names == ["event_date=0001-01-01", "event_date=2000-01-01"]
+
+
+@pytest.fixture
+def client(tmp_path: Path) -> Iterator[TestClient]:
+    settings = ServerSettings(data_dir=tmp_path / "d", insecure_dev=True, flush_in_process=True)
+    (tmp_path / "d").mkdir()
+    with TestClient(create_app(settings)) as c:
+        yield c
+
+
+def test_numbers_beyond_64_bits_by_http_single_array_and_partial(client: TestClient) -> None:
+    ok = orjson.dumps(make_event(event_id="h-ok"))
+    big = with_usage("h-big", input_tokens=HUGE)
+    json_headers = {"Content-Type": "application/json"}
+    expected_error = {
+        "index": 0,
+        "line_no": 1,
+        "event_id": "h-big",
+        "reason_code": "out_of_range",
+        "errors": [
+            {
+                "path": "/resource_usage/input_tokens",
+                "message": "1180591620717411303424 is beyond the 64-bit integer range (at most "
+                "9223372036854775807); send the real count",
+            }
+        ],
+    }
+    r = client.post("/v1/events", content=big, headers=json_headers)
+    assert (r.status_code, r.json()["errors"]) == (400, [expected_error])
+    r = client.post("/v1/events", content=b"[" + big + b"," + ok + b"]", headers=json_headers)
+    assert (r.status_code, r.json()["errors"], r.json()["accepted"]) == (400, [expected_error], 0)
+    r = client.post(
+        "/v1/events?partial=true", content=b"[" + big + b"," + ok + b"]", headers=json_headers
+    )
+    assert (r.status_code, r.json()["errors"], r.json()["accepted"]) == (207, [expected_error], 1)
+    r = client.post("/v1/events", content=b"[" + huge_latency("h-inf") + b"]", headers=json_headers)
+    assert r.status_code == 400
+    (err,) = r.json()["errors"]
+    assert (err["reason_code"], err["errors"][0]["path"]) == (
+        "out_of_range",
+        "/model_call/latency_ms",
+    )
