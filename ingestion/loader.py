@@ -50,7 +50,7 @@ from ingestion.contract import (
     to_us,
 )
 from ingestion.lake import EventColumns, Lake, event_date_of_us, writer_connection
-from ingestion.redaction import DEFAULT_REDACTOR, Redactor
+from ingestion.redaction import DEFAULT_REDACTOR, Redactor, unescape_lossy
 from ingestion.settings import data_dir as default_data_dir
 
 FILE_HASH = "xxh3_128"  # the manifest's content hash of source files
@@ -164,7 +164,7 @@ class _Quarantine:
             "quarantined_at": at,
         }
         try:
-            rec["raw"] = raw.decode("utf-8")
+            rec["raw"] = redacted_raw(raw.decode("utf-8"), self.redactor)
         except UnicodeDecodeError:
             rec["raw_b64"] = base64.b64encode(self.redactor.redact_bytes(raw)).decode()
         line = self.redactor.redact_text(orjson.dumps(rec).decode())
@@ -179,6 +179,23 @@ class _Quarantine:
         self.fh.close()
         os.replace(self.tmp, self.final)
         return str(self.final)
+
+
+def redacted_raw(text: str, redactor: Redactor) -> str:
+    """A rejected line as quarantine keeps it: the line as sent, its secrets redacted.
+
+    A line that parses is redacted decoded (every string, keys included, escapes resolved)
+    and kept as sent when nothing changed; one that does not parse is redacted as text with
+    its `\\uXXXX` escapes decoded first.
+    """
+    try:
+        doc = orjson.loads(text)
+    except orjson.JSONDecodeError:
+        decoded = unescape_lossy(text)
+        redacted = redactor.redact_text(decoded)
+        return text if redacted == decoded else redacted
+    redacted_doc = redactor.redact_document(doc)
+    return text if redacted_doc == doc else orjson.dumps(redacted_doc).decode()
 
 
 def write_quarantine(
@@ -456,9 +473,10 @@ def _process_chunk_inner(job: _ChunkJob) -> _ChunkResult:
                 continue
             event, raw = result.event, result.raw
             stamps = stamps_of(result.timestamps_us)
-        if i in suspects and redactor.may_contain(raw):
-            event = redactor.redact_event(event)
-            raw = dumps(event)
+        if i in suspects:
+            redacted = redactor.redact_event(event)
+            if redacted is not event:
+                event, raw = redacted, dumps(redacted)
         day = stamps[0] // _DAY_US
         cols = by_day.get(day)
         if cols is None:

@@ -777,8 +777,8 @@ class Ingestor:
         for it, maybe in zip(valid, candidates, strict=True):
             ve = it.result
             assert isinstance(ve, ValidEvent)
-            if maybe and redactor.may_contain(ve.raw or it.raw):
-                ve.replace_event(redactor.redact_event(ve.event))
+            if maybe and (redacted := redactor.redact_event(ve.event)) is not ve.event:
+                ve.replace_event(redacted)
             line = ve.raw or it.raw
             if b"\n" in line:  # a pretty-printed event: one line per event in the log
                 line = orjson.dumps(ve.event)

@@ -12,6 +12,7 @@ import pytest
 from fastapi.testclient import TestClient
 
 from ingestion.loader import load_paths
+from ingestion.redaction import unescape_lossy
 from ingestion.server import ServerSettings, create_app
 from tests.conftest import jsonl, make_event
 
@@ -151,3 +152,114 @@ def test_numbers_beyond_64_bits_by_http_single_array_and_partial(client: TestCli
         "out_of_range",
         "/model_call/latency_ms",
     )
+
+
+# -- redaction of decoded strings ------------------------------------------------------------------
+
+KEY = "sk-proj-" + "Q7w8E9r0" * 3
+JWT = "eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiIxMjM0NTY3ODkwIn0.SflKxwRJSMeKKF2QT4fwpMeJf36POk6yJV"
+AWS_SECRET = "wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY"
+AKIA = "AKIAIOSFODNN7EXAMPLE"
+
+
+def escaped(line: bytes) -> bytes:
+    """The line with the first letter of each secret written as a JSON escape."""
+    for secret in (KEY, AKIA, "jane.doe@example.com"):
+        line = line.replace(secret.encode(), f"\\u{ord(secret[0]):04x}{secret[1:]}".encode())
+    return line.replace(b"@example", b"\\u0040example")
+
+
+def secret_events() -> list[bytes]:
+    fail = make_event(
+        event_id="r1",
+        event_type="model_call.failed",
+        error={"code": "auth", "message": f"key {KEY} refused"},
+        attributes={
+            "jwt": JWT,
+            "cfg": f"aws_secret_access_key={AWS_SECRET}",
+            "jane.doe@example.com": "user",
+            "aws": AKIA,
+            "password": "hunter2",
+        },
+    )
+    policy = make_event(
+        event_id="r2",
+        event_type="policy.decision",
+        model_call=...,
+        resource_usage=...,
+        policy={
+            "policy_id": "p",
+            "decision": "block",
+            "reason": f"mail to jane.doe@example.com with {KEY}",
+            "actor": {"actor_type": "user", "actor_id": "jane.doe@example.com"},
+        },
+    )
+    bad = make_event(event_id="r3", bogus=True, attributes={"note": f"{KEY}"})
+    unparseable = b'{"event_id":"r4","note":"' + KEY.encode() + b'"'
+    return [escaped(orjson.dumps(e)) for e in (fail, policy, bad)] + [escaped(unparseable)]
+
+
+def assert_no_secret_in(data_dir: Path) -> None:
+    needles = [KEY, JWT, AWS_SECRET, AKIA, "hunter2", "jane.doe@example.com"]
+    for p in data_dir.rglob("*"):
+        if not p.is_file():
+            continue
+        data = p.read_bytes()
+        if p.suffix == ".parquet":
+            con = duckdb.connect()
+            data = str(con.execute(f"SELECT * FROM read_parquet('{p}')").fetchall()).encode()
+        else:  # as a reader decodes it: escapes resolved
+            data = unescape_lossy(data.decode()).encode()
+        for needle in needles[:-1]:
+            assert needle.encode() not in data, (p, needle)
+        if "quarantine" in p.parts:  # valid events keep the actor's e-mail (an id, as sent)
+            assert needles[-1].encode() not in data, p
+
+
+def test_escaped_secrets_are_redacted_decoded_by_file(tmp_path: Path, data_dir: Path) -> None:
+    lines = secret_events()
+    assert all(KEY.encode() not in line for line in lines)  # the raw bytes hide the key
+    src = tmp_path / "in.jsonl"
+    src.write_bytes(jsonl(lines))
+    s = load_paths([src], data_dir, final=True)
+    assert (s.accepted, s.quarantined) == (2, 2)
+    assert_no_secret_in(data_dir)
+    rows = lake_rows(
+        data_dir,
+        "SELECT error.message, policy.reason, policy.actor.actor_id, attributes "
+        "FROM lake ORDER BY event_id",
+    )
+    assert rows == [
+        (
+            "key [REDACTED:api_key] refused",
+            None,
+            None,
+            '{"[REDACTED:email]":"user","aws":"[REDACTED:aws_access_key]",'
+            '"cfg":"[REDACTED:aws_secret_key]","jwt":"[REDACTED:jwt]",'
+            '"password":"[REDACTED:secret_assignment]"}',
+        ),
+        (
+            None,
+            "mail to [REDACTED:email] with [REDACTED:api_key]",
+            "jane.doe@example.com",
+            None,
+        ),
+    ]
+    raws = {q["line_no"]: q["raw"] for q in quarantine(data_dir)}
+    assert orjson.loads(raws[3])["attributes"] == {"note": "[REDACTED:api_key]"}
+    assert raws[4] == '{"event_id":"r4","note":"[REDACTED:api_key]"'
+
+
+def test_escaped_secrets_are_redacted_by_http(client: TestClient, tmp_path: Path) -> None:
+    lines = secret_events()
+    r = client.post(
+        "/v1/events?partial=true",
+        content=b"\n".join(lines[:3]),
+        headers={"Content-Type": "application/x-ndjson"},
+    )
+    assert (r.status_code, r.json()["accepted"], r.json()["rejected"]) == (207, 2, 1)
+    r = client.post("/v1/events", content=lines[3], headers={"Content-Type": "application/json"})
+    assert r.status_code == 400
+    for secret in (KEY, AKIA, "jane.doe@example.com"):
+        assert secret not in r.text
+    assert_no_secret_in(tmp_path / "d")
