@@ -49,7 +49,13 @@ from ingestion.contract import (
     stamps_of,
     to_us,
 )
-from ingestion.lake import EventColumns, Lake, event_date_of_us, writer_connection
+from ingestion.lake import (
+    EventColumns,
+    Lake,
+    disk_error,
+    event_date_of_us,
+    writer_connection,
+)
 from ingestion.redaction import DEFAULT_REDACTOR, Redactor, unescape_lossy
 from ingestion.settings import data_dir as default_data_dir
 
@@ -223,9 +229,16 @@ def write_quarantine(
     q = _Quarantine(lake, name, redactor or DEFAULT_REDACTOR)
     q.tmp = lake.quarantine_dir / f".{name}.partial"
     at = at_dt.isoformat().replace("+00:00", "Z")
-    for line_no, raw, rej in rejected:
-        q.add(source, line_no, raw, rej, at)
-    path = q.close()
+    try:
+        for line_no, raw, rej in rejected:
+            q.add(source, line_no, raw, rej, at)
+        path = q.close()
+    except OSError:  # a full disk: leave no partial file behind
+        if q.fh is not None:
+            with contextlib.suppress(OSError):
+                q.fh.close()
+        q.tmp.unlink(missing_ok=True)
+        raise
     fd = os.open(lake.quarantine_dir, os.O_RDONLY)
     try:
         os.fsync(fd)
@@ -349,9 +362,11 @@ def load_paths(
                 _count_duplicates(lake, ctx.files, summary)
             summary.quarantine_file = ctx.quarantine.close()
             summary.seconds = round(time.perf_counter() - started, 3)
-            lake.commit(load_id, summary.as_dict(), manifest_entries)
-        except OSError as exc:
+            lake.commit(load_id, summary.as_dict(), manifest_entries, ctx.files)
+        except (OSError, duckdb.IOException) as exc:
             _abort(ctx)
+            if isinstance(exc, duckdb.IOException):
+                exc = disk_error(exc)
             if exc.errno in (errno.ENOSPC, errno.EDQUOT):
                 raise LoadError(
                     f"disk full while writing under {lake.data_dir}; free space and run the load "
@@ -367,7 +382,8 @@ def load_paths(
 def _abort(ctx: _LoadContext) -> None:
     ctx.pipeline.close()
     if ctx.quarantine.fh is not None:
-        ctx.quarantine.fh.close()
+        with contextlib.suppress(OSError):  # a full disk refuses the buffered tail: no matter
+            ctx.quarantine.fh.close()
     ctx.lake.recover()
 
 

@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import errno
 import ipaddress
 import json
 import logging
@@ -819,11 +820,25 @@ class Ingestor:
         self._ids = {k: d for k, d in self._ids.items() if d >= cutoff}
         self._pruned_at = time.monotonic()
 
-    def _quarantine(self, rejected: list[Item]) -> None:
+    def _write_quarantine(self, recs: list[tuple[int, bytes, Rejection]]) -> None:
+        """Quarantine rejected input; a full disk is a 503 (nothing of the batch stored)."""
         from ingestion.loader import write_quarantine
 
+        try:
+            write_quarantine(recs, "http", self.settings.data_dir, redactor=self.redactor)
+        except OSError as exc:
+            log.error("quarantine write failed: %s", exc)
+            raise ApiError(
+                503,
+                "disk_full" if exc.errno in (errno.ENOSPC, errno.EDQUOT) else "write_failed",
+                f"the loader could not write its quarantine ({exc.strerror}); nothing of this "
+                "batch was stored; the operator must free space, then retry",
+                headers={"Retry-After": "30"},
+            ) from None
+
+    def _quarantine(self, rejected: list[Item]) -> None:
         recs = [(it.line_no, it.raw, it.result) for it in rejected]
-        write_quarantine(recs, "http", self.settings.data_dir, redactor=self.redactor)  # type: ignore[arg-type]
+        self._write_quarantine(recs)  # type: ignore[arg-type]
         with self.metrics.lock:
             for it in rejected:
                 self.metrics.rejected[it.result.reason_code] += 1  # type: ignore[union-attr]
@@ -834,9 +849,7 @@ class Ingestor:
             return
         errors = exc.extra.get("errors") or [{"path": "", "message": exc.message}]
         rej = Rejection(exc.reason_code, tuple(FieldError(e["path"], e["message"]) for e in errors))
-        from ingestion.loader import write_quarantine
-
-        write_quarantine([(1, raw, rej)], "http", self.settings.data_dir, redactor=self.redactor)
+        self._write_quarantine([(1, raw, rej)])
         with self.metrics.lock:
             self.metrics.rejected[exc.reason_code] += 1
 

@@ -2,6 +2,11 @@
 
 from __future__ import annotations
 
+import errno
+import os
+import signal
+import subprocess
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -11,12 +16,13 @@ import orjson
 import pytest
 from fastapi.testclient import TestClient
 
-from ingestion.loader import load_paths
+from ingestion.loader import LoadError, load_paths
 from ingestion.redaction import unescape_lossy
 from ingestion.server import ServerSettings, create_app
 from tests.conftest import jsonl, make_event
 
 HUGE = 2**70
+NDJSON = {"Content-Type": "application/x-ndjson"}
 
 
 def huge_latency(event_id: str) -> bytes:
@@ -154,7 +160,7 @@ def test_numbers_beyond_64_bits_by_http_single_array_and_partial(client: TestCli
     )
 
 
-# -- redaction of decoded strings ------------------------------------------------------------------
+# -- redaction of decoded strings --------------------------------------------------------------
 
 KEY = "sk-proj-" + "Q7w8E9r0" * 3
 JWT = "eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiIxMjM0NTY3ODkwIn0.SflKxwRJSMeKKF2QT4fwpMeJf36POk6yJV"
@@ -263,3 +269,142 @@ def test_escaped_secrets_are_redacted_by_http(client: TestClient, tmp_path: Path
     for secret in (KEY, AKIA, "jane.doe@example.com"):
         assert secret not in r.text
     assert_no_secret_in(tmp_path / "d")
+
+
+# -- a full disk, a killed load --------------------------------------------------------------
+
+CLI = [sys.executable, "-m", "ingestion.cli"]
+
+
+@pytest.fixture
+def small_disk(tmp_path: Path) -> Iterator[Path]:
+    """A 1 MiB tmpfs (root may mount one), else skip: the fake-disk test below still runs."""
+    mnt = tmp_path / "small"
+    mnt.mkdir()
+    done = subprocess.run(
+        ["mount", "-t", "tmpfs", "-o", "size=1m", "tmpfs", str(mnt)], capture_output=True
+    )
+    if done.returncode != 0:
+        pytest.skip(f"cannot mount a tmpfs here: {done.stderr.decode().strip()}")
+    try:
+        yield mnt
+    finally:
+        subprocess.run(["umount", "-l", str(mnt)], check=False)
+
+
+def mixed_lines(n: int) -> list[bytes]:
+    """Valid events and, every other line, one rejected with a 300-byte unknown field."""
+    out = []
+    for i in range(n):
+        ev = make_event(event_id=f"e{i}")
+        if i % 2:
+            ev["bogus"] = "x" * 300
+        out.append(orjson.dumps(ev))
+    return out
+
+
+def visible_files(data_dir: Path) -> list[str]:
+    """What a reader's globs see: lake Parquet files and quarantine files."""
+    lake = [str(p) for p in (data_dir / "lake").rglob("*.parquet")]
+    return lake + [str(p) for p in (data_dir / "quarantine").glob("*.jsonl")]
+
+
+def test_disk_full_exits_2_and_leaves_nothing_visible(tmp_path: Path, small_disk: Path) -> None:
+    src = tmp_path / "in.jsonl"
+    src.write_bytes(jsonl(mixed_lines(3000)))  # 2 MB: the quarantine alone fills the disk
+    data_dir = small_disk / "data"
+    env = {**os.environ, "AGENTOPS_DATA_DIR": str(data_dir)}
+    done = subprocess.run([*CLI, "load", str(src)], env=env, capture_output=True, text=True)
+    assert done.returncode == 2, done.stderr
+    assert done.stderr == (
+        f"agentops-wh load: error: disk full while writing under {data_dir}; free space and "
+        "run the load again (nothing of this load was kept)\n"
+    )
+    assert visible_files(data_dir) == []
+    leftovers = [p.name for p in data_dir.rglob("*") if p.is_file() and p.name != ".lock"]
+    assert leftovers == []
+
+
+def test_disk_full_on_a_fake_disk_by_file_and_http(
+    tmp_path: Path, data_dir: Path, client: TestClient, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import ingestion.lake
+
+    real_fsync = os.fsync
+
+    def full(fd: int) -> None:
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    src = tmp_path / "in.jsonl"
+    src.write_bytes(jsonl(mixed_lines(10)))
+    monkeypatch.setattr(ingestion.lake, "_fsync_file", lambda path: full(0))
+    with pytest.raises(LoadError, match="^disk full while writing under"):
+        load_paths([src], data_dir)
+    assert visible_files(data_dir) == []
+    monkeypatch.setattr(os, "fsync", full)  # the quarantine's fsync, then the WAL's
+    with pytest.raises(LoadError, match="^disk full while writing under"):
+        load_paths([src], data_dir)
+    assert visible_files(data_dir) == []
+    body = b"\n".join(mixed_lines(4))
+    r = client.post("/v1/events?partial=true", content=body, headers=NDJSON)
+    assert (r.status_code, r.json()["reason_code"]) == (503, "disk_full")
+    assert r.json()["message"] == (
+        "the loader could not write its quarantine (No space left on device); nothing of "
+        "this batch was stored; the operator must free space, then retry"
+    )
+    r = client.post("/v1/events", content=mixed_lines(1)[0], headers=NDJSON)
+    assert (r.status_code, r.json()["reason_code"]) == (503, "wal_write_failed")
+    monkeypatch.setattr(os, "fsync", real_fsync)
+    assert visible_files(tmp_path / "d") == []
+
+
+KILLER = """
+import os, signal, sys
+from pathlib import Path
+import ingestion.lake as lake
+from ingestion.loader import LoadError, load_paths
+
+where = sys.argv[1]
+if where == "after_write":
+    real = lake.Lake.write_events
+    def write_events(self, *a, **k):
+        dest = real(self, *a, **k)
+        os.kill(os.getpid(), signal.SIGKILL)
+    lake.Lake.write_events = write_events
+else:
+    real_publish = lake.publish
+    def publish(pending):
+        if pending:
+            real_publish(pending[:1])
+            os.kill(os.getpid(), signal.SIGKILL)
+    lake.publish = publish
+load_paths([sys.argv[2]], Path(sys.argv[3]), chunk_bytes=4096)
+"""
+
+
+@pytest.mark.parametrize("where", ["after_write", "mid_publish"])
+def test_a_killed_load_leaves_no_parquet_a_glob_reader_sees(
+    tmp_path: Path, data_dir: Path, where: str
+) -> None:
+    first = tmp_path / "first.jsonl"
+    first.write_bytes(jsonl([make_event(event_id=f"a{i}") for i in range(5)]))
+    load_paths([first], data_dir)
+    second = tmp_path / "second.jsonl"
+    second.write_bytes(jsonl([make_event(event_id=f"b{i}") for i in range(60)]))
+    env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[2])}
+    done = subprocess.run(
+        [sys.executable, "-c", KILLER, where, str(second), str(data_dir)], env=env
+    )
+    assert done.returncode == -signal.SIGKILL
+    glob = str(data_dir / "lake" / "**" / "*.parquet")
+    con = duckdb.connect()
+    ids = con.execute(f"SELECT count(*), min(event_id) FROM read_parquet('{glob}')").fetchone()
+    if where == "after_write":  # not committed: the reader sees the first load only
+        assert ids == (5, "a0")
+    else:  # committed, killed mid-publish: some of its files are already visible, all whole
+        assert ids[0] > 5
+    assert list((data_dir / "lake").rglob("*.pending"))  # the killed load did write
+    load_paths([first], data_dir)  # the next load recovers: rolls back or finishes
+    assert list((data_dir / "lake").rglob("*.pending")) == []
+    count = con.execute(f"SELECT count(*) FROM read_parquet('{glob}')").fetchone()[0]
+    assert count == (5 if where == "after_write" else 65)
