@@ -21,6 +21,7 @@ import gzip
 import hashlib
 import multiprocessing
 import os
+import re
 import secrets
 import sys
 import time
@@ -40,7 +41,9 @@ import xxhash
 
 from ingestion.contract import (
     DEFAULT_MIN_OCCURRED_AT,
+    EVENT_TOO_LARGE,
     ONE_US,
+    FieldError,
     Rejection,
     ValidationConfig,
     check_line,
@@ -62,6 +65,7 @@ from ingestion.settings import data_dir as default_data_dir
 FILE_HASH = "xxh3_128"  # the manifest's content hash of source files
 CHUNK_BYTES = 8 << 20  # about 13k events of 600 bytes: a file per chunk and date costs ~6 ms
 DEFAULT_GRACE_SECONDS = 60.0
+DEFAULT_MAX_FILE_BYTES = 16 << 30  # per file, decompressed: bounds the time one file takes
 _DAY_US = 86_400_000_000
 
 
@@ -83,6 +87,7 @@ class LoadSummary:
     conflicting_duplicates: int = 0
     blank_lines: int = 0
     incomplete_lines: int = 0
+    refused: list[str] = field(default_factory=list)  # files left out, and why
     by_reason: dict[str, int] = field(default_factory=dict)
     lake_files: int = 0
     quarantine_file: str | None = None
@@ -161,6 +166,8 @@ class _Quarantine:
     def add(self, source: str, line_no: int, raw: bytes, rej: Rejection, at: str) -> None:
         if self.fh is None:
             self.fh = open(self.tmp, "wb")  # noqa: SIM115 - closed in close()
+        if rej.reason_code == EVENT_TOO_LARGE:
+            raw = raw[:KEPT_BYTES]  # what the producer needs to find the line, not all of it
         rec: dict[str, Any] = {
             "source": source,
             "line_no": line_no,
@@ -294,6 +301,7 @@ def load_paths(
     workers: int = 1,
     chunk_bytes: int = CHUNK_BYTES,
     start_method: str = "forkserver",
+    max_file_bytes: int = DEFAULT_MAX_FILE_BYTES,
 ) -> LoadSummary:
     """Load JSONL files and folders into the lake; see the module docstring for guarantees.
 
@@ -334,11 +342,16 @@ def load_paths(
             quarantine=_Quarantine(lake, load_id, redactor or DEFAULT_REDACTOR),
             pipeline=pipeline,
             at=load_now.isoformat().replace("+00:00", "Z"),
+            max_file_bytes=max_file_bytes,
         )
         manifest_entries: list[dict] = []
         try:
             for src in sources:
-                end = _load_one(src, ctx)
+                try:
+                    end = _load_one(src, ctx)
+                except _Refused as exc:
+                    summary.refused.append(str(exc))
+                    continue
                 if end > src.start:
                     summary.files_loaded += 1
                     prefix = (
@@ -422,15 +435,41 @@ class _ChunkJob:
             with open(self.path, "rb") as fh:
                 fh.seek(self.offset)
                 blob = fh.read(self.length)
-        lines = blob.split(b"\n")
-        if self.blob is None and (len(blob) != self.length or len(lines) - 1 != self.n_lines):
+        newlines = blob.count(b"\n")
+        if self.blob is None and (len(blob) != self.length or newlines != self.n_lines):
             raise LoadError(
                 f"{self.path} changed while it was being loaded (bytes {self.offset}.."
                 f"{self.offset + self.length} differ); load it again once it is complete"
             )
+        return blob, newlines
+
+
+_NOT_EMPTY = re.compile(rb"[^\n\r][^\n]*|\r[^\n]+")
+
+
+def split_lines(blob: bytes, newlines: int) -> tuple[list[bytes], list[int] | None, int]:
+    """The lines of a block, without the empty ones when there are many (a newline flood).
+
+    Returns the lines, their 0-based numbers in the block (None: numbered in order) and how
+    many empty lines were left out. Events are hundreds of bytes: a block averaging under 32
+    bytes a line is mostly empty lines, which one C-speed regex scan skips.
+    """
+    if newlines * 32 <= len(blob):
+        lines = blob.split(b"\n")
         if lines[-1] == b"":
             lines.pop()
-        return blob, lines
+        return lines, None, 0
+    lines, numbers = [], []
+    n = pos = 0
+    count = blob.count
+    for m in _NOT_EMPTY.finditer(blob):
+        start = m.start()
+        n += count(b"\n", pos, start)
+        pos = start
+        lines.append(m.group())
+        numbers.append(n)
+    total = newlines + (0 if blob.endswith(b"\n") or not blob else 1)
+    return lines, numbers, total - len(lines)
 
 
 def _process_chunk(job: _ChunkJob) -> _ChunkResult:
@@ -455,7 +494,8 @@ def _process_chunk_inner(job: _ChunkJob) -> _ChunkResult:
     res = _ChunkResult()
     by_day: dict[int, EventColumns] = {}
     redactor, config, now = job.redactor, job.config, job.now
-    blob, lines = job.read_lines()
+    blob, newlines = job.read_lines()
+    lines, numbers, res.blank = split_lines(blob, newlines)
     suspects = redactor.candidate_lines(blob, lines)
     loads, dumps, is_valid = orjson.loads, orjson.dumps, fast_validator().is_valid
     now_us, skew_us, min_us, max_bytes = (
@@ -466,6 +506,7 @@ def _process_chunk_inner(job: _ChunkJob) -> _ChunkResult:
     )
     first = job.first_line_no
     for i, raw in enumerate(lines):
+        line_no = first + (i if numbers is None else numbers[i])
         if raw[-1:] == b"\r":
             raw = raw[:-1]
         stamps = None
@@ -485,7 +526,7 @@ def _process_chunk_inner(job: _ChunkJob) -> _ChunkResult:
                 continue
             result = check_line(raw, now, config)
             if type(result) is Rejection:
-                res.rejected.append((first + i, raw, result))
+                res.rejected.append((line_no, raw, result))
                 continue
             event, raw = result.event, result.raw
             stamps = stamps_of(result.timestamps_us)
@@ -497,7 +538,7 @@ def _process_chunk_inner(job: _ChunkJob) -> _ChunkResult:
         cols = by_day.get(day)
         if cols is None:
             cols = by_day[day] = EventColumns()
-        cols.add(raw, stamps, event, first + i)
+        cols.add(raw, stamps, event, line_no)
     del blob, lines  # the chunk's text is not needed any more: lower the peak while writing
     lake = Lake(job.data_dir)
     for day, cols in sorted(by_day.items()):
@@ -510,9 +551,42 @@ def _process_chunk_inner(job: _ChunkJob) -> _ChunkResult:
     return res
 
 
-def _iter_chunks(fh: BinaryIO, chunk_bytes: int) -> Iterator[tuple[int, bytes, int]]:
+KEPT_BYTES = 1024  # the first bytes of a line too large to load, kept in the quarantine
+
+
+@dataclass(frozen=True)
+class _LongLine:
+    """A line longer than the per-line cap: where it starts, its length, its first bytes."""
+
+    pos: int
+    length: int  # without its newline
+    head: bytes
+    ended: bool  # False when the file ended inside it
+
+
+def _skip_line(fh: BinaryIO, seen: int, read_bytes: int) -> tuple[int, bool, bytes]:
+    """Read past the rest of a line whose first `seen` bytes are read, keeping none of it.
+
+    Returns the line's length (without its newline), whether a newline ended it, and the
+    bytes read after that newline. Memory stays at one read, whatever the line's length.
+    """
+    length = seen
+    while True:
+        block = fh.read(read_bytes)
+        if not block:
+            return length, False, b""
+        cut = block.find(b"\n")
+        if cut >= 0:
+            return length + cut, True, block[cut + 1 :]
+        length += len(block)
+
+
+def _iter_chunks(
+    fh: BinaryIO, chunk_bytes: int, max_line: int = 1 << 62
+) -> Iterator[tuple[int, bytes, int] | _LongLine]:
     """Blocks of whole lines of a stream (gzip), as `_iter_ranges` yields them; the last block
-    may hold an unfinished line (`end` 0)."""
+    may hold an unfinished line (`end` 0). A line longer than `max_line` is skipped, not
+    buffered: it comes as a `_LongLine`."""
     pending = b""
     while True:
         block = fh.read(chunk_bytes)
@@ -522,18 +596,29 @@ def _iter_chunks(fh: BinaryIO, chunk_bytes: int) -> Iterator[tuple[int, bytes, i
         cut = block.rfind(b"\n")
         if cut < 0:
             pending = block
-            continue
-        pending = block[cut + 1 :]
-        yield 0, block[: cut + 1], cut + 1
+        else:
+            pending = block[cut + 1 :]
+            yield 0, block[: cut + 1], cut + 1
+        while len(pending) > max_line and b"\n" not in pending:
+            length, ended, rest = _skip_line(fh, len(pending), chunk_bytes)
+            yield _LongLine(0, length, pending[:KEPT_BYTES], ended)
+            pending = rest
+            cut = pending.rfind(b"\n")
+            if cut >= 0:
+                yield 0, pending[: cut + 1], cut + 1
+                pending = pending[cut + 1 :]
     if pending:
         yield 0, pending, 0
 
 
-def _iter_ranges(fh: BinaryIO, start: int, chunk_bytes: int) -> Iterator[tuple[int, bytes, int]]:
+def _iter_ranges(
+    fh: BinaryIO, start: int, chunk_bytes: int, max_line: int = 1 << 62
+) -> Iterator[tuple[int, bytes, int] | _LongLine]:
     """Ranges of whole lines of a plain file: (offset, block, end of the whole lines in block).
 
     Each block is read where the previous range ended (a seek, not a copy of the partial
     line); `end` is 0 for the last block when it holds no newline at all (an unfinished line).
+    A line longer than `max_line` is skipped, not buffered: it comes as a `_LongLine`.
     """
     pos = start
     while True:
@@ -543,6 +628,13 @@ def _iter_ranges(fh: BinaryIO, start: int, chunk_bytes: int) -> Iterator[tuple[i
             return
         cut = block.rfind(b"\n")
         while cut < 0:  # a line longer than a chunk: read on to its end
+            if len(block) > max_line:
+                length, ended, _ = _skip_line(fh, len(block), chunk_bytes)
+                yield _LongLine(pos, length, block[:KEPT_BYTES], ended)
+                if not ended:
+                    return
+                pos += length + 1
+                break
             more = fh.read(chunk_bytes)
             if not more:
                 yield pos, block, 0
@@ -550,8 +642,9 @@ def _iter_ranges(fh: BinaryIO, start: int, chunk_bytes: int) -> Iterator[tuple[i
             cut = more.rfind(b"\n")
             cut = cut + len(block) if cut >= 0 else -1
             block += more
-        yield pos, block, cut + 1
-        pos += cut + 1
+        else:
+            yield pos, block, cut + 1
+            pos += cut + 1
 
 
 class _NoPandas:
@@ -644,13 +737,25 @@ def _load_one(
                 remaining -= len(block)
     ctx.source_for_rejects = src.display
     try:
+        _check_file_size(src, ctx.max_file_bytes)
         fh: BinaryIO = gzip.open(src.path, "rb") if src.gz else open(src.path, "rb")  # noqa: SIM115
         with fh:
+            # A line can end in "\r": one byte more than an event may be is still loadable.
+            max_line = ctx.config.max_event_bytes + 1
             if src.gz:
-                chunks = _iter_chunks(fh, ctx.chunk_bytes)
+                chunks = _iter_chunks(fh, ctx.chunk_bytes, max_line)
             else:
-                chunks = _iter_ranges(fh, src.start, ctx.chunk_bytes)
-            for pos, block, end in chunks:
+                chunks = _iter_ranges(fh, src.start, ctx.chunk_bytes, max_line)
+            for item in chunks:
+                if type(item) is _LongLine:
+                    if not item.ended and not complete:
+                        ctx.summary.incomplete_lines += 1
+                        break
+                    line_no += 1
+                    ctx.reject_long_line(line_no, item)
+                    offset += item.length + item.ended
+                    continue
+                pos, block, end = item  # type: ignore[misc]
                 if not end and not complete:
                     ctx.summary.incomplete_lines += 1
                     break
@@ -691,6 +796,33 @@ def _load_one(
     return src.size if src.gz else offset
 
 
+class _Refused(Exception):
+    """A file the load leaves out (the other files still load)."""
+
+
+def _check_file_size(src: _Source, cap: int) -> None:
+    """Refuse a file whose content, decompressed, is larger than `cap` bytes.
+
+    A gzip file is inflated once up to the cap (its stated size is only a hint, modulo 4 GiB):
+    a small file that expands without end is refused before anything of it is loaded.
+    """
+    size = src.size
+    if src.gz:
+        size = 0
+        with gzip.open(src.path, "rb") as fh:
+            while size <= cap:
+                block = fh.read(1 << 20)
+                if not block:
+                    break
+                size += len(block)
+    if size > cap:
+        raise _Refused(
+            f"{src.display}: refused, more than {cap:,} bytes"
+            + (" once decompressed" if src.gz else "")
+            + " (--max-file-bytes); split it into smaller files"
+        )
+
+
 @dataclass
 class _LoadContext:
     lake: Lake
@@ -711,6 +843,18 @@ class _LoadContext:
     dates: set[str] = field(default_factory=set)
     seq: int = 0
     source_for_rejects: str = ""
+    max_file_bytes: int = 0
+
+    def reject_long_line(self, line_no: int, line: _LongLine) -> None:
+        """Quarantine a line too long to read whole, with its first bytes, in line order."""
+        self.pipeline.drain(self.on_result)
+        msg = (
+            f"line is {line.length} bytes; the limit is {self.config.max_event_bytes} bytes "
+            f"(its first {min(KEPT_BYTES, line.length)} bytes are kept)"
+        )
+        rej = Rejection(EVENT_TOO_LARGE, (FieldError("", msg),))
+        self.quarantine.add(self.source_for_rejects, line_no, line.head, rej, self.at)
+        self.reasons[EVENT_TOO_LARGE] += 1
 
     def on_result(self, res: _ChunkResult) -> None:
         self.summary.accepted += res.accepted
@@ -808,6 +952,7 @@ def _cmd_load(args: argparse.Namespace) -> int:
             grace_seconds=args.grace_seconds,
             config=config,
             redactor=Redactor.from_env(),
+            max_file_bytes=args.max_file_bytes,
         )
     except LoadError as exc:
         print(f"agentops-wh load: error: {exc}", file=sys.stderr)
@@ -816,11 +961,13 @@ def _cmd_load(args: argparse.Namespace) -> int:
         print(orjson.dumps(summary.as_dict()).decode())
     else:
         print(format_summary(summary))
+    for message in summary.refused:
+        print(f"agentops-wh load: error: {message}", file=sys.stderr)
     # The process ends here: spare the interpreter's final garbage collections, which walk
     # every object of every imported module (60-90 ms of the command's time). Objects are
     # still freed and every exit handler still runs.
     gc.freeze()
-    return 0
+    return 3 if summary.refused else 0
 
 
 def register(sub: Any) -> None:
@@ -850,7 +997,20 @@ def register(sub: Any) -> None:
         default=os.cpu_count() or 1,
         help="processes validating in parallel on large inputs (default: one per core)",
     )
-    p.add_argument("--max-event-bytes", type=int, default=256 * 1024)
+    p.add_argument(
+        "--max-event-bytes",
+        type=int,
+        default=256 * 1024,
+        help="a longer line is quarantined as event_too_large, read past without being "
+        "buffered (default: %(default)s)",
+    )
+    p.add_argument(
+        "--max-file-bytes",
+        type=int,
+        default=DEFAULT_MAX_FILE_BYTES,
+        help="a file larger than this (decompressed) is refused and the others load; the "
+        "command then exits 3 (default: %(default)s)",
+    )
     p.add_argument(
         "--max-future-skew", type=float, default=300.0, help="seconds (default: %(default)s)"
     )

@@ -408,3 +408,94 @@ def test_a_killed_load_leaves_no_parquet_a_glob_reader_sees(
     assert list((data_dir / "lake").rglob("*.pending")) == []
     count = con.execute(f"SELECT count(*) FROM read_parquet('{glob}')").fetchone()[0]
     assert count == (5 if where == "after_write" else 65)
+
+
+# -- bounded memory and time on any file ----------------------------------------------------------
+
+MIB = 1 << 20
+
+
+def max_rss_mib_of(args: list[str], env: dict[str, str]) -> tuple[int, str, str, int]:
+    """Run a command in a child of a fresh process: (exit code, stdout, stderr, max RSS MiB)."""
+    wrapper = (
+        "import resource, subprocess, sys, json\n"
+        "done = subprocess.run(sys.argv[1:], capture_output=True, text=True)\n"
+        "rss = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss // 1024\n"
+        "print(json.dumps([done.returncode, done.stdout, done.stderr, rss]))\n"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", wrapper, *args], env=env, capture_output=True, text=True
+    )
+    return tuple(orjson.loads(out.stdout))  # type: ignore[return-value]
+
+
+def write_gzip_line(path: Path, size: int, tail: bytes = b"") -> None:
+    """A gzip file holding one line of `size` bytes (and `tail` after it), streamed."""
+    import gzip
+
+    with gzip.open(path, "wb", compresslevel=1) as fh:
+        block = b"a" * MIB
+        for _ in range(size // MIB):
+            fh.write(block)
+        fh.write(b"\n" + tail)
+
+
+def test_gzip_bomb_of_one_line_is_quarantined_in_bounded_memory(
+    tmp_path: Path, data_dir: Path
+) -> None:
+    bomb = tmp_path / "bomb.jsonl.gz"
+    write_gzip_line(bomb, 256 * MIB, orjson.dumps(make_event(event_id="after")) + b"\n")
+    env = {**os.environ, "AGENTOPS_DATA_DIR": str(data_dir)}
+    code, out, err, rss = max_rss_mib_of([*CLI, "load", "--json", str(bomb)], env)
+    assert code == 0, err
+    summary = orjson.loads(out)
+    assert (summary["accepted"], summary["by_reason"]) == (1, {"event_too_large": 1})
+    (q,) = quarantine(data_dir)
+    assert (q["line_no"], q["raw"]) == (1, "a" * 1024)
+    assert q["errors"][0]["message"] == (
+        f"line is {256 * MIB} bytes; the limit is 262144 bytes (its first 1024 bytes are kept)"
+    )
+    assert rss < 200, f"max RSS {rss} MiB for a 256 MiB line"
+
+
+def test_endless_line_of_a_plain_file_and_a_refused_file(tmp_path: Path, data_dir: Path) -> None:
+    endless = tmp_path / "endless.jsonl"
+    with open(endless, "wb") as fh:
+        fh.write(orjson.dumps(make_event(event_id="first")) + b"\n")
+        for _ in range(64):
+            fh.write(b"b" * MIB)  # no newline at the end: the file ends inside the line
+    bomb = tmp_path / "bomb.jsonl.gz"
+    write_gzip_line(bomb, 8 * MIB)
+    env = {**os.environ, "AGENTOPS_DATA_DIR": str(data_dir)}
+    args = [*CLI, "load", "--final", "--json", "--max-file-bytes", str(4 * MIB)]
+    code, out, err, rss = max_rss_mib_of([*args, str(bomb), str(tmp_path / "ok.jsonl")], env)
+    assert code == 2 and "ok.jsonl: no such file" in err  # a missing file still fails the load
+    (tmp_path / "ok.jsonl").write_bytes(jsonl([make_event(event_id="ok")]))
+    code, out, err, rss = max_rss_mib_of([*args, str(bomb), str(tmp_path / "ok.jsonl")], env)
+    assert code == 3
+    assert err == (
+        f"agentops-wh load: error: {bomb}: refused, more than 4,194,304 bytes once "
+        "decompressed (--max-file-bytes); split it into smaller files\n"
+    )
+    assert orjson.loads(out)["accepted"] == 1
+    code, out, err, rss = max_rss_mib_of([*CLI, "load", "--final", "--json", str(endless)], env)
+    assert code == 0, err
+    summary = orjson.loads(out)
+    assert (summary["accepted"], summary["by_reason"]) == (1, {"event_too_large": 1})
+    assert rss < 200, f"max RSS {rss} MiB for a 64 MiB line"
+
+
+def test_newline_flood_is_counted(tmp_path: Path, data_dir: Path) -> None:
+    flood = tmp_path / "flood.jsonl"
+    with open(flood, "wb") as fh:
+        fh.write(b"\n" * (3 * MIB))
+        fh.write(orjson.dumps(make_event(event_id="x1")) + b"\n")
+        fh.write(b"\r\n" * MIB + b" \n")
+        fh.write(b"{bad\n")
+        fh.write(b"\n" * MIB)
+    s = load_paths([flood], data_dir, chunk_bytes=MIB)
+    assert (s.accepted, s.quarantined, s.blank_lines) == (1, 1, 5 * MIB + 1)
+    (q,) = quarantine(data_dir)
+    assert q["line_no"] == 4 * MIB + 3
+    rows = lake_rows(data_dir, "SELECT event_id, source_line FROM lake")
+    assert rows == [("x1", 3 * MIB + 1)]
