@@ -66,6 +66,7 @@ from ingestion.contract import (
     load_schema,
     parse_document,
 )
+from ingestion.http_limits import ClientSlots, TooManyInFlight, header_timeout_protocol, within
 from ingestion.redaction import Redactor
 from ingestion.settings import data_dir as default_data_dir
 from ingestion.settings import warehouse_path
@@ -114,7 +115,11 @@ class ServerSettings:
     segment_bytes: int = DEFAULT_SEGMENT_BYTES
     dedupe_window_days: int = 35
     flush_in_process: bool = False
-    max_concurrent: int = 8  # requests read and judged at once (bounds memory); others wait
+    max_concurrent: int = 8  # bodies judged at once (bounds CPU and memory); others wait
+    body_timeout: float = 30.0  # seconds to receive a whole body, else 408
+    header_timeout: float = 10.0  # seconds for a new connection to send its request headers
+    max_per_client: int = 16  # requests in flight per token (per address without one)
+    max_connections: int = 1024  # open connections in all; uvicorn answers 503 past it
 
     def __post_init__(self) -> None:
         # orjson serialises at most 254 levels; the contract's parse needs to stay below that.
@@ -1007,6 +1012,7 @@ def create_app(settings: ServerSettings) -> FastAPI:
     app.state.ingestor = ingestor
     components, request_body = _event_request_schema()
     slots = asyncio.Semaphore(settings.max_concurrent)
+    per_client = ClientSlots(settings.max_per_client)
 
     @app.exception_handler(ApiError)
     async def _api_error(request: Request, exc: ApiError) -> Response:
@@ -1037,8 +1043,34 @@ def create_app(settings: ServerSettings) -> FastAPI:
         """Validate a batch and store it durably (fsynced) before answering."""
         tenant = ingestor.authenticate(request.headers.get("authorization"))
         ingestor.check_capacity()
-        async with slots:  # a waiting request holds no body in memory yet
-            body = await _read_body(request, settings.max_body_bytes)
+        client = f"tenant:{tenant}" if tenant is not None else (
+            request.client.host if request.client else "-"
+        )
+        try:
+            async with per_client.hold(client):
+                # A slow body is read outside `slots`: it keeps no other client waiting.
+                body = await within(
+                    settings.body_timeout, _read_body(request, settings.max_body_bytes)
+                )
+                return await judge(request, body, tenant, partial)
+        except TooManyInFlight:
+            raise ApiError(
+                429,
+                "too_many_requests",
+                f"this client already has {settings.max_per_client} requests in flight (the "
+                "limit); wait for their answers",
+                headers={"Retry-After": "1"},
+            ) from None
+        except TimeoutError:
+            raise ApiError(
+                408,
+                "body_timeout",
+                f"the body did not arrive within {settings.body_timeout:g} s; send it at once",
+                headers={"Connection": "close"},
+            ) from None
+
+    async def judge(request: Request, body: bytes, tenant: str | None, partial: bool) -> Response:
+        async with slots:
             encoding = request.headers.get("content-encoding")
             if encoding and encoding.strip().lower() not in ("identity", ""):
                 body = await run_in_threadpool(
@@ -1241,6 +1273,10 @@ def _settings_from_args(args: argparse.Namespace, base: Path) -> ServerSettings:
         flush_interval=args.flush_interval,
         segment_bytes=args.segment_bytes,
         dedupe_window_days=args.dedupe_window_days,
+        body_timeout=args.body_timeout,
+        header_timeout=args.header_timeout,
+        max_per_client=args.max_per_client,
+        max_connections=args.max_connections,
     )
 
 
@@ -1295,6 +1331,9 @@ def _cmd_serve(args: argparse.Namespace) -> int:
         port=args.port,
         log_config=log_config(not args.no_access_log),
         timeout_graceful_shutdown=30,
+        timeout_keep_alive=5,
+        limit_concurrency=settings.max_connections,
+        http=header_timeout_protocol(settings.header_timeout),
     )
     return 0
 
@@ -1343,6 +1382,31 @@ def register(sub: Any) -> None:
     from ingestion.loader import add_min_occurred_at
 
     add_min_occurred_at(limits)
+    limits.add_argument(
+        "--body-timeout",
+        type=float,
+        default=d.body_timeout,
+        help="seconds a client may take to send a body, else 408 (default: %(default)s)",
+    )
+    limits.add_argument(
+        "--header-timeout",
+        type=float,
+        default=d.header_timeout,
+        help="seconds a new connection may take to send its headers (default: %(default)s)",
+    )
+    limits.add_argument(
+        "--max-per-client",
+        type=int,
+        default=d.max_per_client,
+        help="requests in flight per token, or per address without one; more get 429 "
+        "(default: %(default)s)",
+    )
+    limits.add_argument(
+        "--max-connections",
+        type=int,
+        default=d.max_connections,
+        help="open connections in all; uvicorn answers 503 past it (default: %(default)s)",
+    )
     limits.add_argument(
         "--max-backlog-bytes",
         type=int,
