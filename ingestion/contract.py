@@ -247,6 +247,31 @@ def _may_have_duplicate_keys(raw: bytes, parsed: Any) -> bool:
     return seps != _count_keys(parsed)
 
 
+_MONEY_TEXT = re.compile(rb'"(?:cost_usd|limit_usd|spend_usd)"\s*:\s*(-?[0-9][0-9.eE+-]*)')
+
+
+def same_as_sent(raw: bytes, parsed: dict[str, Any]) -> bool:
+    """Whether a valid event's text says exactly what its parse holds, in any JSON form.
+
+    True when no key can have been repeated (orjson keeps the last copy silently) and every
+    money amount's digits, as sent, fit the lake's DECIMAL (a float may have dropped some).
+    False means "let the full check decide". Spacing, key order and escapes are all fine.
+    """
+    if _may_have_duplicate_keys(raw, parsed):
+        return False
+    n_money = sum(
+        1
+        for section, name in MONEY_FIELDS
+        if isinstance(parsed.get(section), dict) and name in parsed[section]
+    )
+    if not n_money:
+        return True
+    if b"\\" in raw:  # an escaped key could hide or fake a money member: full check
+        return False
+    found = _MONEY_TEXT.findall(raw)
+    return len(found) == n_money and all(money_fits(Decimal(t.decode())) for t in found)
+
+
 def _locate_duplicate(text: str) -> str:
     """Pointer to the duplicated key, searched object by object (only runs on bad input)."""
     # Parse keeping pairs so the exact location can be reported.

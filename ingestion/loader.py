@@ -49,6 +49,7 @@ from ingestion.contract import (
     check_line,
     fast_stamps,
     fast_validator,
+    same_as_sent,
     stamps_of,
     to_us,
 )
@@ -486,10 +487,10 @@ def _process_chunk(job: _ChunkJob) -> _ChunkResult:
 def _process_chunk_inner(job: _ChunkJob) -> _ChunkResult:
     """The loader's hot loop: most lines take the fast path, the rest `check_line`.
 
-    The fast path is `check_line` unrolled for a valid event in orjson's own compact form
-    (what producers using orjson, or the generator, send). Any line it is not sure about goes
-    through `check_line`, which gives the verdict and the reasons; a test holds the two to
-    the same verdicts.
+    The fast path is `check_line` unrolled for a valid event in any JSON form (orjson's compact
+    text, Python's `json.dumps` spacing, any key order, `\\uXXXX` escapes). Any line it is not
+    sure about goes through `check_line`, which gives the verdict and the reasons; tests hold
+    the two to the same verdicts and stored bytes.
     """
     res = _ChunkResult()
     by_day: dict[int, EventColumns] = {}
@@ -517,8 +518,10 @@ def _process_chunk_inner(job: _ChunkJob) -> _ChunkResult:
                 event = None
             if type(event) is dict and is_valid(event):
                 stamps = fast_stamps(event, now_us, skew_us, min_us)
-                # What orjson writes back byte for byte cannot have held a repeated key.
-                if stamps is not None and dumps(event) != raw:
+                # Any JSON form of the event loads here (spacing, key order, escapes): what
+                # orjson writes back byte for byte is the common case; other text is checked
+                # for repeated keys and money digits, still without the full check.
+                if stamps is not None and dumps(event) != raw and not same_as_sent(raw, event):
                     stamps = None
         if stamps is None:  # the full check decides, and says why
             if not raw.strip():
