@@ -1043,8 +1043,10 @@ def create_app(settings: ServerSettings) -> FastAPI:
         """Validate a batch and store it durably (fsynced) before answering."""
         tenant = ingestor.authenticate(request.headers.get("authorization"))
         ingestor.check_capacity()
-        client = f"tenant:{tenant}" if tenant is not None else (
-            request.client.host if request.client else "-"
+        client = (
+            f"tenant:{tenant}"
+            if tenant is not None
+            else (request.client.host if request.client else "-")
         )
         try:
             async with per_client.hold(client):

@@ -26,6 +26,7 @@ from ingestion.loader import _ChunkJob, _process_chunk
 from ingestion.redaction import DEFAULT_REDACTOR
 from tests.ingestion.test_loader_fast_path import NOW, generated_lines
 
+
 def _events() -> list[dict[str, Any]]:
     out = []
     for line in generated_lines()[:400]:
