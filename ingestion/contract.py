@@ -26,6 +26,9 @@ SCHEMA_PATH = Path(__file__).resolve().parents[1] / "schemas" / "agent-event-v0.
 EVENT_VERSION = "0"
 DEFAULT_MAX_EVENT_BYTES = 256 * 1024
 DEFAULT_MAX_FUTURE_SKEW = timedelta(minutes=5)
+# Nothing an agent did happened before this: a year-0001 timestamp is a producer bug.
+DEFAULT_MIN_OCCURRED_AT = datetime(2000, 1, 1, tzinfo=UTC)
+INT64_MAX = (1 << 63) - 1  # the lake stores token counts as BIGINT
 
 # Reason codes, one per rule. Schema violations are classified by the keyword that failed.
 MISSING_FIELD = "missing_field"
@@ -41,6 +44,7 @@ REASONING_EXCEEDS_OUTPUT = "reasoning_exceeds_output"
 TOTAL_TOKENS_MISMATCH = "total_tokens_mismatch"
 ENDED_BEFORE_STARTED = "ended_before_started"
 OCCURRED_IN_FUTURE = "occurred_in_future"
+OCCURRED_TOO_EARLY = "occurred_too_early"
 NON_FINITE_NUMBER = "non_finite_number"
 DUPLICATE_KEY = "duplicate_key"
 INVALID_UTF8 = "invalid_utf8"
@@ -88,6 +92,11 @@ class ValidationConfig:
 
     max_event_bytes: int = DEFAULT_MAX_EVENT_BYTES
     max_future_skew: timedelta = DEFAULT_MAX_FUTURE_SKEW
+    min_occurred_at: datetime = DEFAULT_MIN_OCCURRED_AT
+
+    @property
+    def min_occurred_us(self) -> int:
+        return to_us(self.min_occurred_at)
 
 
 @dataclass
@@ -238,6 +247,31 @@ def _may_have_duplicate_keys(raw: bytes, parsed: Any) -> bool:
     return seps != _count_keys(parsed)
 
 
+_MONEY_TEXT = re.compile(rb'"(?:cost_usd|limit_usd|spend_usd)"\s*:\s*(-?[0-9][0-9.eE+-]*)')
+
+
+def same_as_sent(raw: bytes, parsed: dict[str, Any]) -> bool:
+    """Whether a valid event's text says exactly what its parse holds, in any JSON form.
+
+    True when no key can have been repeated (orjson keeps the last copy silently) and every
+    money amount's digits, as sent, fit the lake's DECIMAL (a float may have dropped some).
+    False means "let the full check decide". Spacing, key order and escapes are all fine.
+    """
+    if _may_have_duplicate_keys(raw, parsed):
+        return False
+    n_money = sum(
+        1
+        for section, name in MONEY_FIELDS
+        if isinstance(parsed.get(section), dict) and name in parsed[section]
+    )
+    if not n_money:
+        return True
+    if b"\\" in raw:  # an escaped key could hide or fake a money member: full check
+        return False
+    found = _MONEY_TEXT.findall(raw)
+    return len(found) == n_money and all(money_fits(Decimal(t.decode())) for t in found)
+
+
 def _locate_duplicate(text: str) -> str:
     """Pointer to the duplicated key, searched object by object (only runs on bad input)."""
     # Parse keeping pairs so the exact location can be reported.
@@ -290,26 +324,45 @@ def _reject_unparseable(raw: bytes, max_bytes: int) -> Rejection:
     if non_finite:
         msg = f"{non_finite[0]} is not a JSON number; send null or omit the field"
         return Rejection(NON_FINITE_NUMBER, (FieldError(_path_of_non_finite(text), msg),))
-    # Python accepted what orjson did not (for example an integer beyond 64 bits).
-    msg = "number out of range for a 64-bit integer or a double"
-    return Rejection(OUT_OF_RANGE, (FieldError("", msg),))
+    # Python accepted what orjson did not: a number beyond a double's range (1e400), or a
+    # string orjson refuses (a lone surrogate escape).
+    where = _path_of_huge_number(text)
+    if where is not None:
+        msg = "number beyond the range of a double (about 1.8e308); send a smaller value"
+        return Rejection(OUT_OF_RANGE, (FieldError(where, msg),))
+    return Rejection(INVALID_JSON, (FieldError("", "not valid JSON: a string escape is invalid"),))
+
+
+def _path_of_huge_number(text: str) -> str | None:
+    """Pointer to the first number that overflows a double, None if there is none."""
+    tree = json.loads(text, parse_float=_float_or_huge, parse_int=_float_or_huge)
+    return _find(tree, [], lambda node: isinstance(node, _Huge))
+
+
+def _float_or_huge(text: str) -> Any:
+    value = float(text)
+    return _Huge() if math.isinf(value) else value
+
+
+class _Huge:
+    pass
+
+
+def _find(node: Any, path: list[str | int], hit: Any) -> str | None:
+    if hit(node):
+        return pointer(path)
+    if isinstance(node, dict | list):
+        items = node.items() if isinstance(node, dict) else enumerate(node)
+        for k, v in items:
+            found = _find(v, [*path, k], hit)
+            if found is not None:
+                return found
+    return None
 
 
 def _path_of_non_finite(text: str) -> str:
     tree = json.loads(text, parse_constant=lambda name: _NonFinite())
-
-    def find(node: Any, path: list[str | int]) -> str | None:
-        if isinstance(node, _NonFinite):
-            return pointer(path)
-        if isinstance(node, dict | list):
-            items = node.items() if isinstance(node, dict) else enumerate(node)
-            for k, v in items:
-                hit = find(v, [*path, k])
-                if hit is not None:
-                    return hit
-        return None
-
-    return find(tree, []) or ""
+    return _find(tree, [], lambda node: isinstance(node, _NonFinite)) or ""
 
 
 class _NonFinite:
@@ -335,13 +388,16 @@ def to_us(dt: datetime) -> int:
 
 
 _fromiso = datetime.fromisoformat
+_DEFAULT_MIN_US = to_us(DEFAULT_MIN_OCCURRED_AT)
 
 # Microseconds of (occurred_at, run.started_at, run.ended_at, budget.period_start,
 # alert.sent_at), in the order of TIMESTAMP_FIELDS; None where the event has no such field.
 Stamps = tuple[int, int | None, int | None, int | None, int | None]
 
 
-def fast_stamps(event: dict[str, Any], now_us: int, skew_us: int) -> Stamps | None:
+def fast_stamps(
+    event: dict[str, Any], now_us: int, skew_us: int, min_us: int | None = None
+) -> Stamps | None:
     """The semantic rules for the common, valid case; None means "run the full check".
 
     Same rules as `semantic_errors`, unrolled for the hot path: any doubt (a timestamp that
@@ -363,12 +419,12 @@ def fast_stamps(event: dict[str, Any], now_us: int, skew_us: int) -> Stamps | No
         sent_us = None if alert is None else to_us(_fromiso(alert["sent_at"]))
     except ValueError:
         return None
-    if occurred > now_us + skew_us:
+    if occurred > now_us + skew_us or occurred < (_DEFAULT_MIN_US if min_us is None else min_us):
         return None
     usage = event.get("resource_usage")
     if usage is not None:
         for v in usage.values():
-            if type(v) is not int:
+            if type(v) is not int or v > INT64_MAX:
                 return None
         inp = usage["input_tokens"]
         out = usage["output_tokens"]
@@ -458,6 +514,13 @@ def semantic_errors(
             f"({now.isoformat(timespec='seconds')}); check the producer's clock and time zone"
         )
         errors.append((OCCURRED_IN_FUTURE, FieldError("/occurred_at", msg)))
+    if occurred is not None and occurred < config.min_occurred_at:
+        msg = (
+            f"occurred_at {event['occurred_at']} is before "
+            f"{config.min_occurred_at.isoformat().replace('+00:00', 'Z')}, the earliest the "
+            "loader accepts; check the producer's clock"
+        )
+        errors.append((OCCURRED_TOO_EARLY, FieldError("/occurred_at", msg)))
 
     started, ended = parsed.get(("run", "started_at")), parsed.get(("run", "ended_at"))
     if started is not None and ended is not None and ended < started:
@@ -466,6 +529,15 @@ def semantic_errors(
 
     usage = event.get("resource_usage")
     if usage is not None:
+        huge = [k for k, v in usage.items() if not -INT64_MAX <= v <= INT64_MAX]
+        for k in huge:
+            msg = (
+                f"{usage[k]:.0f} is beyond the 64-bit integer range (at most {INT64_MAX}); "
+                "send the real count"
+            )
+            errors.append((OUT_OF_RANGE, FieldError(f"/resource_usage/{k}", msg)))
+        if huge:
+            return errors, stamps
         inp, out = usage["input_tokens"], usage["output_tokens"]
         cached, written = usage.get("cached_tokens", 0), usage.get("cache_write_tokens", 0)
         if cached + written > inp:
@@ -518,7 +590,7 @@ def check_event(
         if not errs:  # defensive: never accept what the fast validator refused
             errs = [(INVALID_VALUE, FieldError("", "event does not match the schema"))]
         return Rejection(errs[0][0], tuple(e for _, e in errs), _event_id_of(obj))
-    fast = fast_stamps(obj, to_us(now), config.max_future_skew // ONE_US)
+    fast = fast_stamps(obj, to_us(now), config.max_future_skew // ONE_US, config.min_occurred_us)
     errs: list[tuple[str, FieldError]] = []
     if fast is not None:
         stamps = {

@@ -6,8 +6,11 @@ Layout under `$AGENTOPS_DATA_DIR/lake/`:
     _loads/<load_id>.json                                  commit record of a finished load
     _manifest.jsonl                                        content hash of every loaded source
 
-A Parquet file counts only once its load has a commit record; files of a load that never
-committed (the loader was killed) are removed by `recover()` before the next load writes.
+A load writes its files as `<name>.parquet.pending`, which no `*.parquet` glob matches; its
+commit record makes them part of the lake, and only then are they renamed to `.parquet`. So
+whatever a reader's glob finds is committed and complete. `recover()`, before the next load
+writes, finishes the renames of a committed load that was killed mid-way and removes the files
+of a load that never committed.
 Writers take an exclusive `flock` on `lake/.lock`, so the file loader and the HTTP flusher
 never interleave.
 
@@ -19,12 +22,13 @@ Only portable types are used (no UUID, no DuckDB-only types): Spark and others r
 from __future__ import annotations
 
 import contextlib
+import errno
 import fcntl
 import json
 import os
 from collections.abc import Iterator
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import date, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -232,7 +236,11 @@ def writer_connection() -> duckdb.DuckDBPyConnection:
 
 
 def event_date_of_us(us: int) -> str:
-    return datetime.fromtimestamp(us / 1_000_000, tz=UTC).strftime("%Y-%m-%d")
+    """The partition name of a UTC instant: always YYYY-MM-DD (strftime gives "1-01-01")."""
+    return (_EPOCH_DATE + timedelta(days=us // 86_400_000_000)).isoformat()
+
+
+_EPOCH_DATE = date(1970, 1, 1)
 
 
 class Lake:
@@ -266,7 +274,11 @@ class Lake:
         return {p.stem for p in self.loads_dir.glob("*.json")}
 
     def recover(self) -> list[Path]:
-        """Delete files of loads that never committed and stray temporaries. Returns them."""
+        """Delete files of loads that never committed and stray temporaries. Returns them.
+
+        Pending files of a committed load (killed between its commit record and the renames)
+        are published instead.
+        """
         committed = self.committed_load_ids()
         removed: list[Path] = []
         self._truncate_torn_manifest()
@@ -277,6 +289,13 @@ class Lake:
                 if p.name.startswith(".tmp-"):
                     p.unlink()
                     removed.append(p)
+                    continue
+                if p.name.endswith(PENDING):
+                    if p.name.split("-", 1)[0] in committed:
+                        publish([p])
+                    else:
+                        p.unlink()
+                        removed.append(p)
                     continue
                 load_id = (
                     p.name.split("-", 1)[0].split(".", 1)[0]
@@ -302,25 +321,26 @@ class Lake:
     def write_events(
         self, cols: EventColumns, rel: str, loaded_at_us: int, load_id: str, source_file: str
     ) -> Path:
-        """Write validated events as zstd Parquet under events/, atomically.
+        """Write validated events as a pending zstd Parquet file under events/; returns it.
 
         DuckDB's JSON reader turns the (already validated) lines into the lake's structs: it
         is twice as fast as Arrow's here, and parses JSON numbers straight into DECIMAL, so
         money keeps the digits the producer sent. Timestamps come from the validator, which
-        parsed every RFC 3339 offset to UTC microseconds. Temp name, fsync, rename, fsync dir.
+        parsed every RFC 3339 offset to UTC microseconds. The file is fsynced; `commit` then
+        publishes it under its final name.
         """
-        dest = self.events_dir / rel
+        dest = self.events_dir / (rel + PENDING)
         dest.parent.mkdir(parents=True, exist_ok=True)
-        tmp = dest.parent / f".tmp-{dest.name}"
+        tmp = dest
         con = writer_connection()
         con.register("chunk", cols.to_arrow(loaded_at_us, load_id, source_file))
         try:
             con.execute(_COPY_SQL.replace("{dest}", str(tmp).replace("'", "''")))
+        except duckdb.IOException as exc:
+            raise disk_error(exc) from exc
         finally:
             con.unregister("chunk")
         _fsync_file(tmp)
-        os.replace(tmp, dest)
-        _fsync_dir(dest.parent)
         return dest
 
     def write_atomic(self, dest: Path, data: bytes) -> None:
@@ -333,11 +353,18 @@ class Lake:
         os.replace(tmp, dest)
         _fsync_dir(dest.parent)
 
-    def commit(self, load_id: str, record: dict[str, Any], manifest_entries: list[dict]) -> None:
-        """Make a load visible: manifest lines first, then the commit record that validates them.
+    def commit(
+        self,
+        load_id: str,
+        record: dict[str, Any],
+        manifest_entries: list[dict],
+        pending: list[str] | None = None,
+    ) -> None:
+        """Make a load visible: manifest lines first, then the commit record that validates them,
+        then its pending Parquet files under their final names.
 
         Manifest lines of a load without a commit record are ignored, so a crash between the
-        two steps loses nothing and double-counts nothing.
+        two steps loses nothing and double-counts nothing; `recover` finishes the renames.
         """
         if manifest_entries:
             with open(self.manifest_path, "ab") as fh:
@@ -346,6 +373,7 @@ class Lake:
                 fh.flush()
                 os.fsync(fh.fileno())
         self.write_atomic(self.loads_dir / f"{load_id}.json", orjson.dumps(record))
+        publish([Path(p) for p in pending or []])
 
     def manifest(self) -> dict[str, dict]:
         """Content hash ("<algorithm>:<hex>") -> entry of every source a committed load loaded."""
@@ -368,6 +396,26 @@ class Lake:
 
     def has_events(self) -> bool:
         return any(self.events_dir.rglob("*.parquet"))
+
+
+PENDING = ".pending"  # suffix of a Parquet file written but not yet committed
+
+
+def publish(pending: list[Path]) -> None:
+    """Rename committed pending files to their final `.parquet` names (a rename each)."""
+    dirs = set()
+    for p in pending:
+        os.replace(p, p.with_name(p.name.removesuffix(PENDING)))
+        dirs.add(p.parent)
+    for d in dirs:
+        _fsync_dir(d)
+
+
+def disk_error(exc: Exception) -> OSError:
+    """DuckDB's I/O error as the OSError it stands for (ENOSPC when the disk is full)."""
+    text = str(exc)
+    code = errno.ENOSPC if "No space left" in text or "disk is full" in text else errno.EIO
+    return OSError(code, text)
 
 
 def _fsync_file(path: Path) -> None:

@@ -21,6 +21,7 @@ import gzip
 import hashlib
 import multiprocessing
 import os
+import re
 import secrets
 import sys
 import time
@@ -39,23 +40,34 @@ import pyarrow as pa
 import xxhash
 
 from ingestion.contract import (
+    DEFAULT_MIN_OCCURRED_AT,
+    EVENT_TOO_LARGE,
     ONE_US,
+    FieldError,
     Rejection,
     ValidationConfig,
     check_line,
     fast_stamps,
     fast_validator,
+    same_as_sent,
     stamps_of,
     to_us,
 )
 from ingestion.keys import tenant_key_sql
-from ingestion.lake import EventColumns, Lake, writer_connection
-from ingestion.redaction import DEFAULT_REDACTOR, Redactor
+from ingestion.lake import (
+    EventColumns,
+    Lake,
+    disk_error,
+    event_date_of_us,
+    writer_connection,
+)
+from ingestion.redaction import DEFAULT_REDACTOR, Redactor, unescape_lossy
 from ingestion.settings import data_dir as default_data_dir
 
 FILE_HASH = "xxh3_128"  # the manifest's content hash of source files
 CHUNK_BYTES = 8 << 20  # about 13k events of 600 bytes: a file per chunk and date costs ~6 ms
 DEFAULT_GRACE_SECONDS = 60.0
+DEFAULT_MAX_FILE_BYTES = 16 << 30  # per file, decompressed: bounds the time one file takes
 _DAY_US = 86_400_000_000
 
 
@@ -81,6 +93,7 @@ class LoadSummary:
     conflicting_run_completions: int = 0
     blank_lines: int = 0
     incomplete_lines: int = 0
+    refused: list[str] = field(default_factory=list)  # files left out, and why
     by_reason: dict[str, int] = field(default_factory=dict)
     lake_files: int = 0
     quarantine_file: str | None = None
@@ -159,6 +172,8 @@ class _Quarantine:
     def add(self, source: str, line_no: int, raw: bytes, rej: Rejection, at: str) -> None:
         if self.fh is None:
             self.fh = open(self.tmp, "wb")  # noqa: SIM115 - closed in close()
+        if rej.reason_code == EVENT_TOO_LARGE:
+            raw = raw[:KEPT_BYTES]  # what the producer needs to find the line, not all of it
         rec: dict[str, Any] = {
             "source": source,
             "line_no": line_no,
@@ -168,7 +183,7 @@ class _Quarantine:
             "quarantined_at": at,
         }
         try:
-            rec["raw"] = raw.decode("utf-8")
+            rec["raw"] = redacted_raw(raw.decode("utf-8"), self.redactor)
         except UnicodeDecodeError:
             rec["raw_b64"] = base64.b64encode(self.redactor.redact_bytes(raw)).decode()
         line = self.redactor.redact_text(orjson.dumps(rec).decode())
@@ -183,6 +198,23 @@ class _Quarantine:
         self.fh.close()
         os.replace(self.tmp, self.final)
         return str(self.final)
+
+
+def redacted_raw(text: str, redactor: Redactor) -> str:
+    """A rejected line as quarantine keeps it: the line as sent, its secrets redacted.
+
+    A line that parses is redacted decoded (every string, keys included, escapes resolved)
+    and kept as sent when nothing changed; one that does not parse is redacted as text with
+    its `\\uXXXX` escapes decoded first.
+    """
+    try:
+        doc = orjson.loads(text)
+    except orjson.JSONDecodeError:
+        decoded = unescape_lossy(text)
+        redacted = redactor.redact_text(decoded)
+        return text if redacted == decoded else redacted
+    redacted_doc = redactor.redact_document(doc)
+    return text if redacted_doc == doc else orjson.dumps(redacted_doc).decode()
 
 
 def write_quarantine(
@@ -210,9 +242,16 @@ def write_quarantine(
     q = _Quarantine(lake, name, redactor or DEFAULT_REDACTOR)
     q.tmp = lake.quarantine_dir / f".{name}.partial"
     at = at_dt.isoformat().replace("+00:00", "Z")
-    for line_no, raw, rej in rejected:
-        q.add(source, line_no, raw, rej, at)
-    path = q.close()
+    try:
+        for line_no, raw, rej in rejected:
+            q.add(source, line_no, raw, rej, at)
+        path = q.close()
+    except OSError:  # a full disk: leave no partial file behind
+        if q.fh is not None:
+            with contextlib.suppress(OSError):
+                q.fh.close()
+        q.tmp.unlink(missing_ok=True)
+        raise
     fd = os.open(lake.quarantine_dir, os.O_RDONLY)
     try:
         os.fsync(fd)
@@ -268,6 +307,7 @@ def load_paths(
     workers: int = 1,
     chunk_bytes: int = CHUNK_BYTES,
     start_method: str = "forkserver",
+    max_file_bytes: int = DEFAULT_MAX_FILE_BYTES,
 ) -> LoadSummary:
     """Load JSONL files and folders into the lake; see the module docstring for guarantees.
 
@@ -308,11 +348,16 @@ def load_paths(
             quarantine=_Quarantine(lake, load_id, redactor or DEFAULT_REDACTOR),
             pipeline=pipeline,
             at=load_now.isoformat().replace("+00:00", "Z"),
+            max_file_bytes=max_file_bytes,
         )
         manifest_entries: list[dict] = []
         try:
             for src in sources:
-                end = _load_one(src, ctx)
+                try:
+                    end = _load_one(src, ctx)
+                except _Refused as exc:
+                    summary.refused.append(str(exc))
+                    continue
                 if end > src.start:
                     summary.files_loaded += 1
                     prefix = (
@@ -336,9 +381,11 @@ def load_paths(
                 _count_duplicates(lake, ctx.files, summary)
             summary.quarantine_file = ctx.quarantine.close()
             summary.seconds = round(time.perf_counter() - started, 3)
-            lake.commit(load_id, summary.as_dict(), manifest_entries)
-        except OSError as exc:
+            lake.commit(load_id, summary.as_dict(), manifest_entries, ctx.files)
+        except (OSError, duckdb.IOException) as exc:
             _abort(ctx)
+            if isinstance(exc, duckdb.IOException):
+                exc = disk_error(exc)
             if exc.errno in (errno.ENOSPC, errno.EDQUOT):
                 raise LoadError(
                     f"disk full while writing under {lake.data_dir}; free space and run the load "
@@ -354,7 +401,8 @@ def load_paths(
 def _abort(ctx: _LoadContext) -> None:
     ctx.pipeline.close()
     if ctx.quarantine.fh is not None:
-        ctx.quarantine.fh.close()
+        with contextlib.suppress(OSError):  # a full disk refuses the buffered tail: no matter
+            ctx.quarantine.fh.close()
     ctx.lake.recover()
 
 
@@ -393,15 +441,41 @@ class _ChunkJob:
             with open(self.path, "rb") as fh:
                 fh.seek(self.offset)
                 blob = fh.read(self.length)
-        lines = blob.split(b"\n")
-        if self.blob is None and (len(blob) != self.length or len(lines) - 1 != self.n_lines):
+        newlines = blob.count(b"\n")
+        if self.blob is None and (len(blob) != self.length or newlines != self.n_lines):
             raise LoadError(
                 f"{self.path} changed while it was being loaded (bytes {self.offset}.."
                 f"{self.offset + self.length} differ); load it again once it is complete"
             )
+        return blob, newlines
+
+
+_NOT_EMPTY = re.compile(rb"[^\n\r][^\n]*|\r[^\n]+")
+
+
+def split_lines(blob: bytes, newlines: int) -> tuple[list[bytes], list[int] | None, int]:
+    """The lines of a block, without the empty ones when there are many (a newline flood).
+
+    Returns the lines, their 0-based numbers in the block (None: numbered in order) and how
+    many empty lines were left out. Events are hundreds of bytes: a block averaging under 32
+    bytes a line is mostly empty lines, which one C-speed regex scan skips.
+    """
+    if newlines * 32 <= len(blob):
+        lines = blob.split(b"\n")
         if lines[-1] == b"":
             lines.pop()
-        return blob, lines
+        return lines, None, 0
+    lines, numbers = [], []
+    n = pos = 0
+    count = blob.count
+    for m in _NOT_EMPTY.finditer(blob):
+        start = m.start()
+        n += count(b"\n", pos, start)
+        pos = start
+        lines.append(m.group())
+        numbers.append(n)
+    total = newlines + (0 if blob.endswith(b"\n") or not blob else 1)
+    return lines, numbers, total - len(lines)
 
 
 def _process_chunk(job: _ChunkJob) -> _ChunkResult:
@@ -418,24 +492,27 @@ def _process_chunk(job: _ChunkJob) -> _ChunkResult:
 def _process_chunk_inner(job: _ChunkJob) -> _ChunkResult:
     """The loader's hot loop: most lines take the fast path, the rest `check_line`.
 
-    The fast path is `check_line` unrolled for a valid event in orjson's own compact form
-    (what producers using orjson, or the generator, send). Any line it is not sure about goes
-    through `check_line`, which gives the verdict and the reasons; a test holds the two to
-    the same verdicts.
+    The fast path is `check_line` unrolled for a valid event in any JSON form (orjson's compact
+    text, Python's `json.dumps` spacing, any key order, `\\uXXXX` escapes). Any line it is not
+    sure about goes through `check_line`, which gives the verdict and the reasons; tests hold
+    the two to the same verdicts and stored bytes.
     """
     res = _ChunkResult()
     by_day: dict[int, EventColumns] = {}
     redactor, config, now = job.redactor, job.config, job.now
-    blob, lines = job.read_lines()
+    blob, newlines = job.read_lines()
+    lines, numbers, res.blank = split_lines(blob, newlines)
     suspects = redactor.candidate_lines(blob, lines)
     loads, dumps, is_valid = orjson.loads, orjson.dumps, fast_validator().is_valid
-    now_us, skew_us, max_bytes = (
+    now_us, skew_us, min_us, max_bytes = (
         to_us(now),
         config.max_future_skew // ONE_US,
+        config.min_occurred_us,
         config.max_event_bytes,
     )
     first = job.first_line_no
     for i, raw in enumerate(lines):
+        line_no = first + (i if numbers is None else numbers[i])
         if raw[-1:] == b"\r":
             raw = raw[:-1]
         stamps = None
@@ -445,9 +522,11 @@ def _process_chunk_inner(job: _ChunkJob) -> _ChunkResult:
             except orjson.JSONDecodeError:
                 event = None
             if type(event) is dict and is_valid(event):
-                stamps = fast_stamps(event, now_us, skew_us)
-                # What orjson writes back byte for byte cannot have held a repeated key.
-                if stamps is not None and dumps(event) != raw:
+                stamps = fast_stamps(event, now_us, skew_us, min_us)
+                # Any JSON form of the event loads here (spacing, key order, escapes): what
+                # orjson writes back byte for byte is the common case; other text is checked
+                # for repeated keys and money digits, still without the full check.
+                if stamps is not None and dumps(event) != raw and not same_as_sent(raw, event):
                     stamps = None
         if stamps is None:  # the full check decides, and says why
             if not raw.strip():
@@ -455,22 +534,23 @@ def _process_chunk_inner(job: _ChunkJob) -> _ChunkResult:
                 continue
             result = check_line(raw, now, config)
             if type(result) is Rejection:
-                res.rejected.append((first + i, raw, result))
+                res.rejected.append((line_no, raw, result))
                 continue
             event, raw = result.event, result.raw
             stamps = stamps_of(result.timestamps_us)
-        if i in suspects and redactor.may_contain(raw):
-            event = redactor.redact_event(event)
-            raw = dumps(event)
+        if i in suspects:
+            redacted = redactor.redact_event(event)
+            if redacted is not event:
+                event, raw = redacted, dumps(redacted)
         day = stamps[0] // _DAY_US
         cols = by_day.get(day)
         if cols is None:
             cols = by_day[day] = EventColumns()
-        cols.add(raw, stamps, event, first + i)
+        cols.add(raw, stamps, event, line_no)
     del blob, lines  # the chunk's text is not needed any more: lower the peak while writing
     lake = Lake(job.data_dir)
     for day, cols in sorted(by_day.items()):
-        date = datetime.fromtimestamp(day * 86_400, tz=UTC).strftime("%Y-%m-%d")
+        date = event_date_of_us(day * _DAY_US)
         rel = f"event_date={date}/{job.load_id}-{job.seq:06d}.parquet"
         dest = lake.write_events(cols, rel, job.loaded_at_us, job.load_id, job.source)
         res.files.append(str(dest))
@@ -479,9 +559,42 @@ def _process_chunk_inner(job: _ChunkJob) -> _ChunkResult:
     return res
 
 
-def _iter_chunks(fh: BinaryIO, chunk_bytes: int) -> Iterator[tuple[int, bytes, int]]:
+KEPT_BYTES = 1024  # the first bytes of a line too large to load, kept in the quarantine
+
+
+@dataclass(frozen=True)
+class _LongLine:
+    """A line longer than the per-line cap: where it starts, its length, its first bytes."""
+
+    pos: int
+    length: int  # without its newline
+    head: bytes
+    ended: bool  # False when the file ended inside it
+
+
+def _skip_line(fh: BinaryIO, seen: int, read_bytes: int) -> tuple[int, bool, bytes]:
+    """Read past the rest of a line whose first `seen` bytes are read, keeping none of it.
+
+    Returns the line's length (without its newline), whether a newline ended it, and the
+    bytes read after that newline. Memory stays at one read, whatever the line's length.
+    """
+    length = seen
+    while True:
+        block = fh.read(read_bytes)
+        if not block:
+            return length, False, b""
+        cut = block.find(b"\n")
+        if cut >= 0:
+            return length + cut, True, block[cut + 1 :]
+        length += len(block)
+
+
+def _iter_chunks(
+    fh: BinaryIO, chunk_bytes: int, max_line: int = 1 << 62
+) -> Iterator[tuple[int, bytes, int] | _LongLine]:
     """Blocks of whole lines of a stream (gzip), as `_iter_ranges` yields them; the last block
-    may hold an unfinished line (`end` 0)."""
+    may hold an unfinished line (`end` 0). A line longer than `max_line` is skipped, not
+    buffered: it comes as a `_LongLine`."""
     pending = b""
     while True:
         block = fh.read(chunk_bytes)
@@ -491,18 +604,29 @@ def _iter_chunks(fh: BinaryIO, chunk_bytes: int) -> Iterator[tuple[int, bytes, i
         cut = block.rfind(b"\n")
         if cut < 0:
             pending = block
-            continue
-        pending = block[cut + 1 :]
-        yield 0, block[: cut + 1], cut + 1
+        else:
+            pending = block[cut + 1 :]
+            yield 0, block[: cut + 1], cut + 1
+        while len(pending) > max_line and b"\n" not in pending:
+            length, ended, rest = _skip_line(fh, len(pending), chunk_bytes)
+            yield _LongLine(0, length, pending[:KEPT_BYTES], ended)
+            pending = rest
+            cut = pending.rfind(b"\n")
+            if cut >= 0:
+                yield 0, pending[: cut + 1], cut + 1
+                pending = pending[cut + 1 :]
     if pending:
         yield 0, pending, 0
 
 
-def _iter_ranges(fh: BinaryIO, start: int, chunk_bytes: int) -> Iterator[tuple[int, bytes, int]]:
+def _iter_ranges(
+    fh: BinaryIO, start: int, chunk_bytes: int, max_line: int = 1 << 62
+) -> Iterator[tuple[int, bytes, int] | _LongLine]:
     """Ranges of whole lines of a plain file: (offset, block, end of the whole lines in block).
 
     Each block is read where the previous range ended (a seek, not a copy of the partial
     line); `end` is 0 for the last block when it holds no newline at all (an unfinished line).
+    A line longer than `max_line` is skipped, not buffered: it comes as a `_LongLine`.
     """
     pos = start
     while True:
@@ -512,6 +636,13 @@ def _iter_ranges(fh: BinaryIO, start: int, chunk_bytes: int) -> Iterator[tuple[i
             return
         cut = block.rfind(b"\n")
         while cut < 0:  # a line longer than a chunk: read on to its end
+            if len(block) > max_line:
+                length, ended, _ = _skip_line(fh, len(block), chunk_bytes)
+                yield _LongLine(pos, length, block[:KEPT_BYTES], ended)
+                if not ended:
+                    return
+                pos += length + 1
+                break
             more = fh.read(chunk_bytes)
             if not more:
                 yield pos, block, 0
@@ -519,8 +650,9 @@ def _iter_ranges(fh: BinaryIO, start: int, chunk_bytes: int) -> Iterator[tuple[i
             cut = more.rfind(b"\n")
             cut = cut + len(block) if cut >= 0 else -1
             block += more
-        yield pos, block, cut + 1
-        pos += cut + 1
+        else:
+            yield pos, block, cut + 1
+            pos += cut + 1
 
 
 class _NoPandas:
@@ -613,13 +745,25 @@ def _load_one(
                 remaining -= len(block)
     ctx.source_for_rejects = src.display
     try:
+        _check_file_size(src, ctx.max_file_bytes)
         fh: BinaryIO = gzip.open(src.path, "rb") if src.gz else open(src.path, "rb")  # noqa: SIM115
         with fh:
+            # A line can end in "\r": one byte more than an event may be is still loadable.
+            max_line = ctx.config.max_event_bytes + 1
             if src.gz:
-                chunks = _iter_chunks(fh, ctx.chunk_bytes)
+                chunks = _iter_chunks(fh, ctx.chunk_bytes, max_line)
             else:
-                chunks = _iter_ranges(fh, src.start, ctx.chunk_bytes)
-            for pos, block, end in chunks:
+                chunks = _iter_ranges(fh, src.start, ctx.chunk_bytes, max_line)
+            for item in chunks:
+                if type(item) is _LongLine:
+                    if not item.ended and not complete:
+                        ctx.summary.incomplete_lines += 1
+                        break
+                    line_no += 1
+                    ctx.reject_long_line(line_no, item)
+                    offset += item.length + item.ended
+                    continue
+                pos, block, end = item  # type: ignore[misc]
                 if not end and not complete:
                     ctx.summary.incomplete_lines += 1
                     break
@@ -660,6 +804,33 @@ def _load_one(
     return src.size if src.gz else offset
 
 
+class _Refused(Exception):
+    """A file the load leaves out (the other files still load)."""
+
+
+def _check_file_size(src: _Source, cap: int) -> None:
+    """Refuse a file whose content, decompressed, is larger than `cap` bytes.
+
+    A gzip file is inflated once up to the cap (its stated size is only a hint, modulo 4 GiB):
+    a small file that expands without end is refused before anything of it is loaded.
+    """
+    size = src.size
+    if src.gz:
+        size = 0
+        with gzip.open(src.path, "rb") as fh:
+            while size <= cap:
+                block = fh.read(1 << 20)
+                if not block:
+                    break
+                size += len(block)
+    if size > cap:
+        raise _Refused(
+            f"{src.display}: refused, more than {cap:,} bytes"
+            + (" once decompressed" if src.gz else "")
+            + " (--max-file-bytes); split it into smaller files"
+        )
+
+
 @dataclass
 class _LoadContext:
     lake: Lake
@@ -680,6 +851,18 @@ class _LoadContext:
     dates: set[str] = field(default_factory=set)
     seq: int = 0
     source_for_rejects: str = ""
+    max_file_bytes: int = 0
+
+    def reject_long_line(self, line_no: int, line: _LongLine) -> None:
+        """Quarantine a line too long to read whole, with its first bytes, in line order."""
+        self.pipeline.drain(self.on_result)
+        msg = (
+            f"line is {line.length} bytes; the limit is {self.config.max_event_bytes} bytes "
+            f"(its first {min(KEPT_BYTES, line.length)} bytes are kept)"
+        )
+        rej = Rejection(EVENT_TOO_LARGE, (FieldError("", msg),))
+        self.quarantine.add(self.source_for_rejects, line_no, line.head, rej, self.at)
+        self.reasons[EVENT_TOO_LARGE] += 1
 
     def on_result(self, res: _ChunkResult) -> None:
         self.summary.accepted += res.accepted
@@ -814,6 +997,7 @@ def _cmd_load(args: argparse.Namespace) -> int:
     config = ValidationConfig(
         max_event_bytes=args.max_event_bytes,
         max_future_skew=__import__("datetime").timedelta(seconds=args.max_future_skew),
+        min_occurred_at=args.min_occurred_at,
     )
     try:
         summary = load_paths(
@@ -824,6 +1008,7 @@ def _cmd_load(args: argparse.Namespace) -> int:
             grace_seconds=args.grace_seconds,
             config=config,
             redactor=Redactor.from_env(),
+            max_file_bytes=args.max_file_bytes,
         )
     except LoadError as exc:
         print(f"agentops-wh load: error: {exc}", file=sys.stderr)
@@ -832,11 +1017,13 @@ def _cmd_load(args: argparse.Namespace) -> int:
         print(orjson.dumps(summary.as_dict()).decode())
     else:
         print(format_summary(summary))
+    for message in summary.refused:
+        print(f"agentops-wh load: error: {message}", file=sys.stderr)
     # The process ends here: spare the interpreter's final garbage collections, which walk
     # every object of every imported module (60-90 ms of the command's time). Objects are
     # still freed and every exit handler still runs.
     gc.freeze()
-    return 0
+    return 3 if summary.refused else 0
 
 
 def register(sub: Any) -> None:
@@ -866,8 +1053,41 @@ def register(sub: Any) -> None:
         default=os.cpu_count() or 1,
         help="processes validating in parallel on large inputs (default: one per core)",
     )
-    p.add_argument("--max-event-bytes", type=int, default=256 * 1024)
+    p.add_argument(
+        "--max-event-bytes",
+        type=int,
+        default=256 * 1024,
+        help="a longer line is quarantined as event_too_large, read past without being "
+        "buffered (default: %(default)s)",
+    )
+    p.add_argument(
+        "--max-file-bytes",
+        type=int,
+        default=DEFAULT_MAX_FILE_BYTES,
+        help="a file larger than this (decompressed) is refused and the others load; the "
+        "command then exits 3 (default: %(default)s)",
+    )
     p.add_argument(
         "--max-future-skew", type=float, default=300.0, help="seconds (default: %(default)s)"
     )
+    add_min_occurred_at(p)
     p.set_defaults(func=_cmd_load)
+
+
+def add_min_occurred_at(p: argparse.ArgumentParser) -> None:
+    """The `--min-occurred-at` option `load` and `serve` share."""
+    p.add_argument(
+        "--min-occurred-at",
+        type=_utc_date,
+        default=DEFAULT_MIN_OCCURRED_AT,
+        metavar="YYYY-MM-DD",
+        help="events that occurred before this UTC date are quarantined as occurred_too_early "
+        "(default: 2000-01-01)",
+    )
+
+
+def _utc_date(text: str) -> datetime:
+    try:
+        return datetime.fromisoformat(text).replace(tzinfo=UTC)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a date such as 2000-01-01") from None

@@ -1,8 +1,17 @@
 """Redaction of secrets and e-mail addresses before anything is written anywhere.
 
-The same `Redactor` runs over valid events (lake), rejected lines (quarantine) and log text.
-Patterns are configurable: `AGENTOPS_REDACT_PATTERNS` may hold a JSON object of extra
-`{"name": "regex"}` entries, or a path to a file with one.
+The same `Redactor` runs over valid events (lake, WAL), rejected lines (quarantine), HTTP error
+bodies and log text. It matches *decoded* strings: `"s\\u006b-proj-..."` is the key
+`sk-proj-...` once parsed, and is redacted as such. In a valid event it covers the free text
+(`error.message`, `policy.reason`, and `attributes` keys and values); ids are identity, not
+free text, and stay as sent. Patterns are configurable: `AGENTOPS_REDACT_PATTERNS` may hold a
+JSON object of extra `{"name": "regex"}` entries, or a path to a file with one.
+
+The default patterns follow the rules of gitleaks (`config/gitleaks.toml`: JWT, AWS, GitHub,
+Slack, private keys, generic `secret=` assignments), written for Python's `re` and anchored so
+that long runs of text stay linear-time. (detect-secrets, the maintained Python set, scans a
+line per plugin and reports findings without positions in the decoded string; it does not fit
+a substitution on the loader's hot path.)
 """
 
 from __future__ import annotations
@@ -31,8 +40,22 @@ DEFAULT_PATTERNS: dict[str, str] = {
     "slack_token": r"\bxox[abposr]-[A-Za-z0-9-]{10,}",
     "google_api_key": r"\bAIza[0-9A-Za-z_-]{35}\b",
     "agentops_token": r"\baow_[A-Za-z0-9_-]{20,}",
-    "secret_assignment": r"(?i)\b(?:api[_-]?key|secret|password|passwd)\s*[=:]\s*[^\s\"',;]{6,}",
+    "jwt": r"\bey[A-Za-z0-9_-]{10,}\.ey[A-Za-z0-9_-]{10,}\.[A-Za-z0-9_-]*",
+    "private_key": (
+        r"-----BEGIN[A-Z ]{0,40}PRIVATE KEY(?: BLOCK)?-----"
+        r"(?:[^-]|-(?!----END))*(?:-----END[A-Z ]{0,40}PRIVATE KEY(?: BLOCK)?-----)?"
+    ),
+    "aws_secret_key": (
+        r"(?i)\baws_?(?:secret_?(?:access_?)?key|secret)[\"']?\s*[=:]\s*[\"']?[A-Za-z0-9/+=]{40}"
+    ),
+    "secret_assignment": (
+        r"(?i)(?<![A-Za-z0-9])[A-Za-z0-9_-]{0,40}?(?:api[_-]?key|secret|password|passwd)"
+        r"[A-Za-z0-9_-]{0,40}[\"']?\s*[=:]\s*[\"']?[^\s\"',;]{6,}"
+    ),
 }
+
+# Attribute keys that say their value is a secret, whatever the value looks like.
+SECRET_KEY_NAMES = re.compile(r"(?i)(?:api[_-]?key|secret|password|passwd|private[_-]?key)")
 
 
 # Literals at least one of which every match of a default pattern contains.
@@ -45,9 +68,15 @@ TRIGGERS: dict[str, tuple[bytes, ...]] = {
     "slack_token": (b"xox",),
     "google_api_key": (b"AIza",),
     "agentops_token": (b"aow_",),
+    "jwt": (b".ey",),
+    "private_key": (b"PRIVATE KEY",),
+    "aws_secret_key": (b"aws",),
     "secret_assignment": (b"key", b"secret", b"passw"),
 }
-CASE_INSENSITIVE = {"bearer_token", "secret_assignment"}
+CASE_INSENSITIVE = {"bearer_token", "aws_secret_key", "secret_assignment"}
+# A JSON escape can spell any character of a trigger (`s\u006b-` is `sk-`): a line holding one
+# is always scanned decoded. Other escapes (`\/`, `\"`, `\\`) spell no trigger character.
+ESCAPE = b"\\u"
 
 
 def marker(name: str) -> str:
@@ -139,18 +168,66 @@ class Redactor:
         return {i for i, maybe in enumerate(self.candidates(lines)) if maybe}
 
     def redact_event(self, event: dict[str, Any]) -> dict[str, Any]:
-        """Redact every string value in the event (ids included: an e-mail is PII anywhere)."""
-        return _walk(event, self.redact_text)
+        """The event with its free text redacted; the same object when nothing changed.
+
+        Free text is `error.message`, `policy.reason` and `attributes` (keys and values); an
+        attribute whose key names a secret (`password`, `api_key`, ...) loses its value too.
+        Ids stay as sent: an e-mail as `actor_id` is who acted.
+        """
+        changes: dict[str, Any] = {}
+        for section, name in (("error", "message"), ("policy", "reason")):
+            node = event.get(section)
+            if isinstance(node, dict) and isinstance(node.get(name), str):
+                text = self.redact_text(node[name])
+                if text != node[name]:
+                    changes[section] = {**node, name: text}
+        attrs = event.get("attributes")
+        if isinstance(attrs, dict):
+            redacted = self._redact_attributes(attrs)
+            if redacted is not attrs:
+                changes["attributes"] = redacted
+        return {**event, **changes} if changes else event
+
+    def _redact_attributes(self, attrs: dict[str, Any]) -> dict[str, Any]:
+        out: dict[str, Any] = {}
+        changed = False
+        for key, value in attrs.items():
+            new_key = self.redact_text(key)
+            if isinstance(value, str):
+                new_value = (
+                    marker("secret_assignment")
+                    if SECRET_KEY_NAMES.search(key)
+                    else self.redact_text(value)
+                )
+            else:
+                new_value = value
+            while new_key in out:  # two keys redacted alike: keep both values
+                new_key += "'"
+            changed = changed or new_key != key or new_value is not value
+            out[new_key] = new_value
+        return out if changed else attrs
+
+    def redact_document(self, value: Any) -> Any:
+        """Every string of a parsed document, keys included (a quarantined line's `raw`)."""
+        return _walk(value, self.redact_text)
 
 
 def _walk(value: Any, fn: Any) -> Any:
     if isinstance(value, str):
         return fn(value)
     if isinstance(value, dict):
-        return {k: _walk(v, fn) for k, v in value.items()}
+        return {fn(k): _walk(v, fn) for k, v in value.items()}
     if isinstance(value, list):
         return [_walk(v, fn) for v in value]
     return value
+
+
+_UNICODE_ESCAPE = re.compile(r"\\u([0-9a-fA-F]{4})")
+
+
+def unescape_lossy(text: str) -> str:
+    """`\\uXXXX` escapes of a line that does not parse, decoded so redaction sees them."""
+    return _UNICODE_ESCAPE.sub(lambda m: chr(int(m.group(1), 16)), text)
 
 
 @cache
@@ -158,8 +235,8 @@ def _trigger_plan(
     patterns: tuple[tuple[str, str], ...],
 ) -> tuple[tuple[bytes, ...], tuple[bytes, ...]] | None:
     """Literals to look for, split by case sensitivity; None if a pattern has no trigger."""
-    plain: list[bytes] = []
-    folded: list[bytes] = []
+    plain: list[bytes] = [ESCAPE]
+    folded: list[bytes] = [b"passw", b"secret", b"key"]  # attribute keys naming a secret
     for name, _ in patterns:
         if name not in TRIGGERS:
             return None

@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import errno
 import ipaddress
 import json
 import logging
@@ -49,6 +50,7 @@ from starlette.concurrency import run_in_threadpool
 from ingestion.contract import (
     DEFAULT_MAX_EVENT_BYTES,
     DEFAULT_MAX_FUTURE_SKEW,
+    DEFAULT_MIN_OCCURRED_AT,
     DUPLICATE_KEY,
     INVALID_JSON,
     NESTING_TOO_DEEP,
@@ -64,6 +66,7 @@ from ingestion.contract import (
     load_schema,
     parse_document,
 )
+from ingestion.http_limits import ClientSlots, TooManyInFlight, header_timeout_protocol, within
 from ingestion.keys import tenant_key, tenant_key_sql
 from ingestion.redaction import Redactor
 from ingestion.settings import data_dir as default_data_dir
@@ -106,13 +109,18 @@ class ServerSettings:
     max_event_bytes: int = DEFAULT_MAX_EVENT_BYTES
     max_depth: int = 32  # containers nested in one event (a valid event needs 3)
     max_future_skew: timedelta = DEFAULT_MAX_FUTURE_SKEW
+    min_occurred_at: datetime = DEFAULT_MIN_OCCURRED_AT
     max_backlog_bytes: int = 512 << 20  # unflushed WAL bytes before 503
     min_free_bytes: int = 256 << 20  # free disk before 503
     flush_interval: float = DEFAULT_FLUSH_INTERVAL
     segment_bytes: int = DEFAULT_SEGMENT_BYTES
     dedupe_window_days: int = 35
     flush_in_process: bool = False
-    max_concurrent: int = 8  # requests read and judged at once (bounds memory); others wait
+    max_concurrent: int = 8  # bodies judged at once (bounds CPU and memory); others wait
+    body_timeout: float = 30.0  # seconds to receive a whole body, else 408
+    header_timeout: float = 10.0  # seconds for a new connection to send its request headers
+    max_per_client: int = 16  # requests in flight per token (per address without one)
+    max_connections: int = 1024  # open connections in all; uvicorn answers 503 past it
 
     def __post_init__(self) -> None:
         # orjson serialises at most 254 levels; the contract's parse needs to stay below that.
@@ -121,7 +129,7 @@ class ServerSettings:
 
     @cached_property
     def validation(self) -> ValidationConfig:
-        return ValidationConfig(self.max_event_bytes, self.max_future_skew)
+        return ValidationConfig(self.max_event_bytes, self.max_future_skew, self.min_occurred_at)
 
 
 class ApiError(Exception):
@@ -785,8 +793,8 @@ class Ingestor:
         for it, maybe in zip(valid, candidates, strict=True):
             ve = it.result
             assert isinstance(ve, ValidEvent)
-            if maybe and redactor.may_contain(ve.raw or it.raw):
-                ve.replace_event(redactor.redact_event(ve.event))
+            if maybe and (redacted := redactor.redact_event(ve.event)) is not ve.event:
+                ve.replace_event(redacted)
             line = ve.raw or it.raw
             if b"\n" in line:  # a pretty-printed event: one line per event in the log
                 line = orjson.dumps(ve.event)
@@ -827,11 +835,25 @@ class Ingestor:
         self._ids = {k: d for k, d in self._ids.items() if d >= cutoff}
         self._pruned_at = time.monotonic()
 
-    def _quarantine(self, rejected: list[Item]) -> None:
+    def _write_quarantine(self, recs: list[tuple[int, bytes, Rejection]]) -> None:
+        """Quarantine rejected input; a full disk is a 503 (nothing of the batch stored)."""
         from ingestion.loader import write_quarantine
 
+        try:
+            write_quarantine(recs, "http", self.settings.data_dir, redactor=self.redactor)
+        except OSError as exc:
+            log.error("quarantine write failed: %s", exc)
+            raise ApiError(
+                503,
+                "disk_full" if exc.errno in (errno.ENOSPC, errno.EDQUOT) else "write_failed",
+                f"the loader could not write its quarantine ({exc.strerror}); nothing of this "
+                "batch was stored; the operator must free space, then retry",
+                headers={"Retry-After": "30"},
+            ) from None
+
+    def _quarantine(self, rejected: list[Item]) -> None:
         recs = [(it.line_no, it.raw, it.result) for it in rejected]
-        write_quarantine(recs, "http", self.settings.data_dir, redactor=self.redactor)  # type: ignore[arg-type]
+        self._write_quarantine(recs)  # type: ignore[arg-type]
         with self.metrics.lock:
             for it in rejected:
                 self.metrics.rejected[it.result.reason_code] += 1  # type: ignore[union-attr]
@@ -842,9 +864,7 @@ class Ingestor:
             return
         errors = exc.extra.get("errors") or [{"path": "", "message": exc.message}]
         rej = Rejection(exc.reason_code, tuple(FieldError(e["path"], e["message"]) for e in errors))
-        from ingestion.loader import write_quarantine
-
-        write_quarantine([(1, raw, rej)], "http", self.settings.data_dir, redactor=self.redactor)
+        self._write_quarantine([(1, raw, rej)])
         with self.metrics.lock:
             self.metrics.rejected[exc.reason_code] += 1
 
@@ -998,6 +1018,7 @@ def create_app(settings: ServerSettings) -> FastAPI:
     app.state.ingestor = ingestor
     components, request_body = _event_request_schema()
     slots = asyncio.Semaphore(settings.max_concurrent)
+    per_client = ClientSlots(settings.max_per_client)
 
     @app.exception_handler(ApiError)
     async def _api_error(request: Request, exc: ApiError) -> Response:
@@ -1028,8 +1049,36 @@ def create_app(settings: ServerSettings) -> FastAPI:
         """Validate a batch and store it durably (fsynced) before answering."""
         tenant = ingestor.authenticate(request.headers.get("authorization"))
         ingestor.check_capacity()
-        async with slots:  # a waiting request holds no body in memory yet
-            body = await _read_body(request, settings.max_body_bytes)
+        client = (
+            f"tenant:{tenant}"
+            if tenant is not None
+            else (request.client.host if request.client else "-")
+        )
+        try:
+            async with per_client.hold(client):
+                # A slow body is read outside `slots`: it keeps no other client waiting.
+                body = await within(
+                    settings.body_timeout, _read_body(request, settings.max_body_bytes)
+                )
+                return await judge(request, body, tenant, partial)
+        except TooManyInFlight:
+            raise ApiError(
+                429,
+                "too_many_requests",
+                f"this client already has {settings.max_per_client} requests in flight (the "
+                "limit); wait for their answers",
+                headers={"Retry-After": "1"},
+            ) from None
+        except TimeoutError:
+            raise ApiError(
+                408,
+                "body_timeout",
+                f"the body did not arrive within {settings.body_timeout:g} s; send it at once",
+                headers={"Connection": "close"},
+            ) from None
+
+    async def judge(request: Request, body: bytes, tenant: str | None, partial: bool) -> Response:
+        async with slots:
             encoding = request.headers.get("content-encoding")
             if encoding and encoding.strip().lower() not in ("identity", ""):
                 body = await run_in_threadpool(
@@ -1227,11 +1276,16 @@ def _settings_from_args(args: argparse.Namespace, base: Path) -> ServerSettings:
         max_event_bytes=args.max_event_bytes,
         max_depth=args.max_depth,
         max_future_skew=timedelta(seconds=args.max_future_skew),
+        min_occurred_at=args.min_occurred_at,
         max_backlog_bytes=args.max_backlog_bytes,
         min_free_bytes=args.min_free_bytes,
         flush_interval=args.flush_interval,
         segment_bytes=args.segment_bytes,
         dedupe_window_days=args.dedupe_window_days,
+        body_timeout=args.body_timeout,
+        header_timeout=args.header_timeout,
+        max_per_client=args.max_per_client,
+        max_connections=args.max_connections,
     )
 
 
@@ -1286,6 +1340,9 @@ def _cmd_serve(args: argparse.Namespace) -> int:
         port=args.port,
         log_config=log_config(not args.no_access_log),
         timeout_graceful_shutdown=30,
+        timeout_keep_alive=5,
+        limit_concurrency=settings.max_connections,
+        http=header_timeout_protocol(settings.header_timeout),
     )
     return 0
 
@@ -1330,6 +1387,34 @@ def register(sub: Any) -> None:
     )
     limits.add_argument(
         "--max-future-skew", type=float, default=300.0, help="seconds (default: %(default)s)"
+    )
+    from ingestion.loader import add_min_occurred_at
+
+    add_min_occurred_at(limits)
+    limits.add_argument(
+        "--body-timeout",
+        type=float,
+        default=d.body_timeout,
+        help="seconds a client may take to send a body, else 408 (default: %(default)s)",
+    )
+    limits.add_argument(
+        "--header-timeout",
+        type=float,
+        default=d.header_timeout,
+        help="seconds a new connection may take to send its headers (default: %(default)s)",
+    )
+    limits.add_argument(
+        "--max-per-client",
+        type=int,
+        default=d.max_per_client,
+        help="requests in flight per token, or per address without one; more get 429 "
+        "(default: %(default)s)",
+    )
+    limits.add_argument(
+        "--max-connections",
+        type=int,
+        default=d.max_connections,
+        help="open connections in all; uvicorn answers 503 past it (default: %(default)s)",
     )
     limits.add_argument(
         "--max-backlog-bytes",

@@ -22,11 +22,11 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 
 
-def generate_file(path: Path, n_events: int, seed: int = 1) -> Path:
+def generate_file(path: Path, n_events: int, seed: int = 1, days: int = 7) -> Path:
     """A realistic JSONL file of about `n_events` events from the product's generator."""
     cmd = [
         sys.executable, "-m", "ingestion.cli", "generate", "--seed", str(seed), "--tenants", "5",
-        "--start", "2026-10-01T00:00:00Z", "--end", "2026-10-08T00:00:00Z",
+        "--start", "2026-10-01T00:00:00Z", "--end", f"2026-10-{1 + days:02d}T00:00:00Z",
         "--events", str(n_events), "--out", str(path),
     ]  # fmt: skip
     subprocess.run(cmd, check=True, cwd=ROOT, capture_output=True)
@@ -89,38 +89,106 @@ def _count_lines(path: Path) -> int:
         return sum(block.count(b"\n") for block in iter(lambda: fh.read(1 << 24), b""))
 
 
-def bench_loader(n_events: int = 200_000) -> dict:
-    """Print and return the loader's rate and DuckDB's rate on the same file."""
+def _rewrite(src: Path, dest: Path, shape: str) -> Path:
+    """The generator's file as another producer would write it (see `SHAPES`)."""
+    import json
+    import random
+
+    import orjson
+
+    rng = random.Random(7)
+
+    def shuffled(value: object) -> object:
+        if isinstance(value, dict):
+            items = list(value.items())
+            rng.shuffle(items)
+            return {k: shuffled(v) for k, v in items}
+        return value
+
+    with open(src, "rb") as fin, open(dest, "wb") as out:
+        for line in fin:
+            event = orjson.loads(line)
+            if shape == "json.dumps spacing":
+                text = json.dumps(event)
+            elif shape == "shuffled key order":
+                text = orjson.dumps(shuffled(event)).decode()
+            elif shape == "non-ASCII escaped":
+                event.setdefault("attributes", {})["note"] = "réponse générée ✓"
+                text = json.dumps(event, separators=(",", ":"), ensure_ascii=True)
+            elif shape == "mostly model calls":
+                if not event["event_type"].startswith("model_call.") and rng.random() < 0.9:
+                    continue
+                text = orjson.dumps(event).decode()
+            else:
+                raise ValueError(shape)
+            out.write(text.encode() + b"\n")
+    return dest
+
+
+# Input shapes beside the generator's own file: other producers' bytes.
+SHAPES = [
+    "generator",
+    "json.dumps spacing",
+    "shuffled key order",
+    "non-ASCII escaped",
+    "20-day span",
+    "mostly model calls",
+]
+
+
+def bench_loader(n_events: int = 200_000, shapes: list[str] | None = None) -> list[dict]:
+    """Print and return the loader's rate and DuckDB's rate on the same file, per shape."""
+    results = []
     with tempfile.TemporaryDirectory(prefix="bench-loader-") as tmp:
-        src = generate_file(Path(tmp) / "events.jsonl", n_events)
-        n = _count_lines(src)
-        size_mb = src.stat().st_size / 1e6
-        duck_code = (
-            "import duckdb; duckdb.sql(\"COPY (SELECT * FROM read_json('"
-            + str(src)
-            + "', format='newline_delimited')) TO '"
-            + tmp
-            + "/duck.parquet' (FORMAT parquet, COMPRESSION zstd)\")"
-        )
-        load_cmd = [sys.executable, "-m", "ingestion.cli", "load", "--final", "--json", str(src)]
-        duck_runs, load_runs = [], []
-        for attempt in range(2):  # alternate, keep the best of two: less noise on a shared box
-            duck_runs.append(run_measured([sys.executable, "-c", duck_code], None, False)[0])
-            env = {**os.environ, "AGENTOPS_DATA_DIR": f"{tmp}/data{attempt}"}
-            load_runs.append(run_measured(load_cmd, env, False)[0])
-        duck_s, load_s = min(duck_runs), min(load_runs)
+        base = generate_file(Path(tmp) / "events.jsonl", n_events)
+        for shape in shapes or SHAPES:
+            if shape == "generator":
+                src = base
+            elif shape == "20-day span":
+                src = generate_file(Path(tmp) / "span.jsonl", n_events, days=20)
+            elif shape == "mostly model calls":  # as many events as the others
+                more = generate_file(Path(tmp) / "more.jsonl", n_events * 3)
+                src = _rewrite(more, Path(tmp) / "calls.jsonl", shape)
+            else:
+                src = _rewrite(base, Path(tmp) / "shape.jsonl", shape)
+            results.append(_bench_one(src, shape, tmp))
+    return results
+
+
+def _bench_one(src: Path, shape: str, tmp: str) -> dict:
+    n = _count_lines(src)
+    size_mb = src.stat().st_size / 1e6
+    duck_code = (
+        "import duckdb; duckdb.sql(\"COPY (SELECT * FROM read_json('"
+        + str(src)
+        + "', format='newline_delimited')) TO '"
+        + tmp
+        + "/duck.parquet' (FORMAT parquet, COMPRESSION zstd)\")"
+    )
+    load_cmd = [sys.executable, "-m", "ingestion.cli", "load", "--final", "--json", str(src)]
+    duck_runs, load_runs = [], []
+    for attempt in range(2):  # alternate, keep the best of two: less noise on a shared box
+        duck_runs.append(run_measured([sys.executable, "-c", duck_code], None, False)[0])
+        env = {**os.environ, "AGENTOPS_DATA_DIR": f"{tmp}/data-{shape}-{attempt}"}
+        load_runs.append(run_measured(load_cmd, env, False)[0])
+    duck_s, load_s = min(duck_runs), min(load_runs)
+    files = len(list(Path(f"{tmp}/data-{shape}-0/lake/events").rglob("*.parquet")))
     result = {
+        "shape": shape,
         "events": n,
         "file_mb": round(size_mb, 1),
+        "lake_files": files,
         "duckdb_events_per_s": round(n / duck_s),
         "loader_events_per_s": round(n / load_s),
         "ratio": round(duck_s / load_s, 2),
     }
     print(
-        f"loader   {n:>9,} events ({size_mb:.0f} MB): loader {result['loader_events_per_s']:>9,}/s"
+        f"loader   {shape:<20} {n:>9,} events ({size_mb:.0f} MB, {files} lake files): "
+        f"loader {result['loader_events_per_s']:>9,}/s"
         f"  | duckdb read_json->parquet {result['duckdb_events_per_s']:>9,}/s"
         f"  | ratio {result['ratio']:.2f}x (target >= 0.5x)  | best of 2 runs each, wall time"
-        " including process start"
+        " including process start",
+        flush=True,
     )
     return result
 

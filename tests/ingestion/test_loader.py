@@ -451,11 +451,12 @@ def test_sigkill_mid_load_then_rerun_loads_everything_once(tmp_path: Path, data_
     proc = subprocess.Popen([sys.executable, "-c", code], env=env)
     events_dir = data_dir / "lake" / "events"
     deadline = time.time() + 60
-    while time.time() < deadline and len(list(events_dir.rglob("*.parquet"))) < 8:
+    while time.time() < deadline and len(list(events_dir.rglob("*.parquet.pending"))) < 8:
         time.sleep(0.01)
     proc.send_signal(signal.SIGKILL)
     proc.wait()
-    assert len(list(events_dir.rglob("*.parquet"))) >= 8, "the kill must land mid-load"
+    assert len(list(events_dir.rglob("*.parquet.pending"))) >= 8, "the kill must land mid-load"
+    assert not list(events_dir.rglob("*.parquet")), "nothing uncommitted is visible"
     assert not list((data_dir / "lake" / "_loads").glob("*.json")), (
         "the load must not have committed"
     )
