@@ -165,6 +165,7 @@ class Corpus:
     file_summary: LoadSummary
     conflict_summary: LoadSummary
     http_answers: dict[str, dict[str, Any]]
+    budget_checks: dict[str, dict[str, Any]]  # tenant -> its token's /v1/budgets/check
 
 
 def build_corpus(tmp_path_factory: pytest.TempPathFactory) -> Corpus:
@@ -194,9 +195,28 @@ def build_corpus(tmp_path_factory: pytest.TempPathFactory) -> Corpus:
         server.wait_flushed()
     finally:
         assert server.stop(), server.log.read_text()[-3000:]
-    result = build(data)
+    # One budget each on the project name both tenants use: acme's tiny (blocking), zeta's big.
+    budgets = base / "budgets.csv"
+    budgets.write_text(
+        "budget_id,tenant_id,scope,scope_id,period,limit_usd,thresholds,enforcement,destination\n"
+        f"acme-support,acme,project,{SHARED['project_id']},daily,0.01,,block,\n"
+        f"zeta-support,zeta,project,{SHARED['project_id']},daily,1000,,block,\n"
+    )
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("AGENTOPS_BUDGETS_FILE", str(budgets))
+        result = build(data, dbt_vars={"budget_as_of": ts(NOW)})
     assert result.success, result.summary() + result.output_tail
-    return Corpus(data, events, file_summary, conflict_summary, answers)
+    checks = {}
+    server = ServerProcess(data).start()
+    try:
+        for tenant, token in tokens.items():
+            with server.http(token) as client:
+                r = client.get("/v1/budgets/check", params={"project_id": SHARED["project_id"]})
+                assert r.status_code == 200, r.text
+                checks[tenant] = r.json()
+    finally:
+        assert server.stop(), server.log.read_text()[-3000:]
+    return Corpus(data, events, file_summary, conflict_summary, answers, checks)
 
 
 def rows(c: Corpus, sql: str, params: list[Any] | None = None) -> list[tuple]:

@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 
-from tests.two_tenants import RUNS, TENANTS, Corpus, price, rows, run_events
+from tests.two_tenants import NOW, RUNS, TENANTS, Corpus, price, rows, run_events, ts
 
 pytestmark = pytest.mark.slow
 
@@ -152,3 +152,33 @@ def test_traces_and_spans_are_looked_up_within_a_tenant(corpus: Corpus, monkeypa
         assert spans.cost_usd.dropna().map(Decimal).sum() == want
         assert set(spans.decision.dropna()) == {"block" if tenant == "zeta" else "allow"}
     assert queries.run_detail(wh, "nobody", "run-1") == {}
+
+
+def test_budgets_match_only_their_own_tenants_spend(corpus: Corpus) -> None:
+    """Both tenants budget a project they both named `acme-prod-support`: each budget sees
+    its own tenant's spend, and each token's budget check sees its own budgets only."""
+    midnight = NOW.replace(hour=0, minute=0, second=0)
+    spend = {
+        tenant: sum(
+            (price(e) for e in evs if "model_call" in e and e["occurred_at"] >= ts(midnight)),
+            Decimal(0),
+        )
+        for tenant, evs in corpus.events.items()
+    }
+    got = dict(
+        rows(
+            corpus,
+            "select tenant_id, spend_usd from marts.budget_status where period_kind = 'current'",
+        )
+    )
+    assert got == spend
+    acme, zeta = corpus.budget_checks["acme"], corpus.budget_checks["zeta"]
+    assert [(b["budget_id"], b["tenant_id"]) for b in zeta["budgets"]] == [("zeta-support", "zeta")]
+    assert (zeta["allowed"], zeta["blocking"]) == (True, [])
+    assert Decimal(zeta["budgets"][0]["spend_usd"]) == spend["zeta"]
+    assert [b["budget_id"] for b in acme["budgets"]] == ["acme-support"]
+    assert Decimal(acme["budgets"][0]["spend_usd"]) == spend["acme"]
+    assert (acme["allowed"], acme["blocking"]) == (
+        spend["acme"] < Decimal("0.01"),
+        (["acme-support"] if spend["acme"] >= Decimal("0.01") else []),
+    )
