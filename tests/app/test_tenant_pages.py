@@ -26,3 +26,12 @@ def test_dashboard_filtered_to_one_tenant_shows_only_its_rows(two_tenants: Corpu
     at = page(corpus.data_dir, "overview", range="Last 24 hours", project=SHARED["project_id"])
     warnings = [w.value for w in at.sidebar.warning]
     assert any("acme, zeta" in w for w in warnings), warnings
+
+
+def test_data_health_shows_the_reused_model_call_id(two_tenants: Corpus, page) -> None:
+    at = page(two_tenants.data_dir, "data_health")
+    assert metric(at, "Reused ids") == "1"
+    listed = frame(at, "id_kind", "winning_event_id")
+    assert list(zip(listed.tenant_id, listed.event_id, listed.winning_event_id, strict=True)) == [
+        ("zeta", "evt-0-reused", "evt-0-2")
+    ]
