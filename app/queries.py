@@ -4,7 +4,7 @@ The app reads only what `agentops-wh build` publishes:
 
 - `$AGENTOPS_DATA_DIR/warehouse.duckdb`, opened read-only, used for the queries of one page
   render (or one query) and closed again: nothing is held between reruns, and builds never
-  wait on the app since they write elsewhere and publish by rename (NOTES.md);
+  wait on the app since they write elsewhere and publish by rename (ingestion/warehouse.py);
 - the lake's commit records (`lake/_loads/*.json`) and the quarantine (`quarantine/*.jsonl`),
   read-only, for the Data health page.
 

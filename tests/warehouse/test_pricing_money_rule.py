@@ -1,4 +1,4 @@
-"""The money rule (CONTRACT.md section 2), call by call.
+"""The money rule (README, "Cost"), call by call.
 
 Generates >= 10,000 model calls over every (provider, model) genai-prices knows plus dated
 aliases, provider aliases, Azure/LiteLLM fallbacks and unknown models; crafts usage and

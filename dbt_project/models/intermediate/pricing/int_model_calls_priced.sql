@@ -1,5 +1,5 @@
 {#- One row per model call: its cost under the current price book, computed the way
-    genai-prices' calc_price computes it (CONTRACT.md section 2, checked call by call against
+    genai-prices' calc_price computes it (the README's "Cost", checked call by call against
     calc_price by tests/warehouse/test_pricing_money_rule.py).
 
     1. The (provider, model) strings resolve to a genai-prices model (int_model_refs_resolved).
