@@ -232,32 +232,41 @@ def _count_keys(value: Any) -> int:
 
 
 _SPACED_KEY = re.compile(rb'"\s+:')
+_KEY_SEP = b'":'
 
 
-def _may_have_duplicate_keys(raw: bytes, parsed: Any) -> bool:
+def _may_have_duplicate_keys(raw: bytes, parsed: Any, compact: bytes) -> bool:
     """Cheap test that never misses a duplicate key: count key separators in the text.
 
     Every member of a JSON object ends with `"` then optional whitespace then `:`; strings that
-    contain such text only add to the count. If the text holds no more separators than the
-    parsed objects hold keys, no key was repeated. Otherwise the exact (slow) check decides.
+    contain such text only add to the count. Without `\\u` escapes, the text and orjson's
+    compact form of its parse (`compact`) spell each string's `":` alike, so the text holds no
+    more separators than the compact form exactly when no key was repeated (the copies orjson
+    dropped, and their values, would add some). A `\\u` escape can spell `"` or `:` unseen:
+    then the parsed keys are counted instead. Otherwise the exact (slow) check decides.
     """
-    seps = raw.count(b'":')
+    seps = raw.count(_KEY_SEP)
     if _SPACED_KEY.search(raw):
         seps += len(_SPACED_KEY.findall(raw))
+    if b"\\u" not in raw:
+        return seps != compact.count(_KEY_SEP)
     return seps != _count_keys(parsed)
 
 
 _MONEY_TEXT = re.compile(rb'"(?:cost_usd|limit_usd|spend_usd)"\s*:\s*(-?[0-9][0-9.eE+-]*)')
 
 
-def same_as_sent(raw: bytes, parsed: dict[str, Any]) -> bool:
+def same_as_sent(raw: bytes, parsed: dict[str, Any], compact: bytes | None = None) -> bool:
     """Whether a valid event's text says exactly what its parse holds, in any JSON form.
 
     True when no key can have been repeated (orjson keeps the last copy silently) and every
     money amount's digits, as sent, fit the lake's DECIMAL (a float may have dropped some).
     False means "let the full check decide". Spacing, key order and escapes are all fine.
+    `compact` is `orjson.dumps(parsed)`, when the caller has it already.
     """
-    if _may_have_duplicate_keys(raw, parsed):
+    if compact is None:
+        compact = orjson.dumps(parsed)
+    if _may_have_duplicate_keys(raw, parsed, compact):
         return False
     n_money = sum(
         1
@@ -266,10 +275,14 @@ def same_as_sent(raw: bytes, parsed: dict[str, Any]) -> bool:
     )
     if not n_money:
         return True
-    if b"\\" in raw:  # an escaped key could hide or fake a money member: full check
-        return False
     found = _MONEY_TEXT.findall(raw)
-    return len(found) == n_money and all(money_fits(Decimal(t.decode())) for t in found)
+    if len(found) != n_money:
+        return False
+    # An escaped key (`"cost\\u005fusd"`) hides its member from the search of the text, and
+    # an attribute named `cost_usd` could stand in for it: the decoded form finds every member.
+    if b"\\u" in raw and len(_MONEY_TEXT.findall(compact)) != n_money:
+        return False
+    return all(money_fits(Decimal(t.decode())) for t in found)
 
 
 def _locate_duplicate(text: str) -> str:
@@ -634,7 +647,7 @@ def parse_document(raw: bytes, max_bytes: int | None = None) -> Any:
             Rejection(NON_FINITE_NUMBER, (FieldError("", "number out of range"),))
         )
     # Fast path: what orjson writes back byte for byte cannot have held a repeated key.
-    if canonical != raw and _may_have_duplicate_keys(raw, obj):
+    if canonical != raw and _may_have_duplicate_keys(raw, obj, canonical):
         where = _locate_duplicate(raw.decode("utf-8"))
         if where:
             msg = f"key '{where.rsplit('/', 1)[-1]}' appears twice in one object; send it once"

@@ -2,7 +2,7 @@
 
 Layout under `$AGENTOPS_DATA_DIR/lake/`:
 
-    events/event_date=YYYY-MM-DD/<load_id>-<seq>.parquet   zstd, one file per batch and date
+    events/event_date=YYYY-MM-DD/<load_id>-w<n>.parquet    zstd, one per load, writer and date
     _loads/<load_id>.json                                  commit record of a finished load
     _manifest.jsonl                                        content hash of every loaded source
 
@@ -35,6 +35,7 @@ from typing import Any
 import duckdb
 import orjson
 import pyarrow as pa
+import pyarrow.parquet as pq
 
 from ingestion.contract import TIMESTAMP_FIELDS, Stamps, attributes_json, content_hash
 
@@ -180,12 +181,10 @@ def _select_list() -> str:
     return ",\n    ".join(out)
 
 
-_COPY_SQL = f"""
-COPY (
-  SELECT
-    {_select_list()}
-  FROM (SELECT json_transform(line, '{_JSON_STRUCTURE}') AS e, * FROM chunk) AS c
-) TO '{{dest}}' (FORMAT parquet, COMPRESSION zstd, COMPRESSION_LEVEL 1)
+_SELECT_SQL = f"""
+SELECT
+  {_select_list()}
+FROM (SELECT json_transform(line, '{_JSON_STRUCTURE}') AS e, * FROM chunk) AS c
 """
 
 
@@ -206,6 +205,19 @@ class EventColumns:
         self.hashes.append(content_hash(event))
         self.attributes.append(attributes_json(event))
         self.lines.append(line)
+
+    def extend(self, other: EventColumns) -> None:
+        self.raws += other.raws
+        self.stamps += other.stamps
+        self.hashes += other.hashes
+        self.attributes += other.attributes
+        self.lines += other.lines
+
+    def replace(self, pos: int, raw: bytes, event: dict[str, Any]) -> None:
+        """The event at `pos` as it is stored after all (redaction), same line and stamps."""
+        self.raws[pos] = raw
+        self.hashes[pos] = content_hash(event)
+        self.attributes[pos] = attributes_json(event)
 
     def to_arrow(self, loaded_at_us: int, load_id: str, source_file: str) -> pa.Table:
         """The events' lines beside everything the validator computed, for `write_events`."""
@@ -233,6 +245,80 @@ def writer_connection() -> duckdb.DuckDBPyConnection:
         con.execute("SET TimeZone = 'UTC'")
         _DUCK = (os.getpid(), con)
     return _DUCK[1]
+
+
+class DayFiles:
+    """One writer's pending Parquet files of one load: one per event date, a row group per chunk.
+
+    A load's events arrive chunk by chunk, each spanning any number of days; appending each
+    chunk's day to that day's open file keeps a load to one file per (writer, day), however
+    many chunks it reads. Files stay `.pending` (matching no `*.parquet` glob) until
+    `Lake.commit` renames them; a killed load leaves only pending files, which `recover`
+    removes.
+
+    DuckDB's JSON reader turns the (already validated) lines into the lake's structs: it is
+    twice as fast as Arrow's here, and parses JSON numbers straight into DECIMAL, so money
+    keeps the digits the producer sent. Timestamps come from the validator, which parsed
+    every RFC 3339 offset to UTC microseconds. Arrow's writer appends the row groups (DuckDB's
+    COPY writes whole files only).
+    """
+
+    def __init__(self, lake: Lake, load_id: str, tag: str):
+        self.lake, self.load_id, self.tag = lake, load_id, tag
+        self.open: dict[str, tuple[pq.ParquetWriter, Path]] = {}
+
+    def append(
+        self, by_date: list[tuple[str, EventColumns]], loaded_at_us: int, source_file: str
+    ) -> None:
+        """Add a chunk's validated events, by date (YYYY-MM-DD): a row group per date's file.
+
+        The chunk goes through DuckDB once, whatever the number of dates, then is cut by date.
+        """
+        merged, bounds = EventColumns(), []
+        for day, cols in by_date:
+            bounds.append((day, len(merged.raws), len(cols.raws)))
+            merged.extend(cols)
+        con = writer_connection()
+        con.register("chunk", merged.to_arrow(loaded_at_us, self.load_id, source_file))
+        try:
+            table = con.sql(_SELECT_SQL).to_arrow_table().cast(EVENT_SCHEMA)
+        finally:
+            con.unregister("chunk")
+        try:
+            for day, start, n in bounds:
+                self._writer(day).write_table(table.slice(start, n), row_group_size=n or 1)
+        except (pa.ArrowException, OSError) as exc:
+            raise disk_error(exc) from exc
+
+    def _writer(self, day: str) -> pq.ParquetWriter:
+        entry = self.open.get(day)
+        if entry is None:
+            dest = self.lake.events_dir / f"event_date={day}" / f"{self.load_id}-{self.tag}"
+            dest = dest.with_name(dest.name + ".parquet" + PENDING)
+            dest.parent.mkdir(parents=True, exist_ok=True)
+            writer = pq.ParquetWriter(dest, EVENT_SCHEMA, compression="zstd", compression_level=1)
+            entry = self.open[day] = (writer, dest)
+        return entry[0]
+
+    def close(self) -> list[str]:
+        """Finish every file (footer written, fsynced); returns their pending paths."""
+        out = []
+        for writer, dest in self.open.values():
+            try:
+                writer.close()
+            except (pa.ArrowException, OSError) as exc:
+                raise disk_error(exc) from exc
+            _fsync_file(dest)
+            out.append(str(dest))
+        self.open.clear()
+        return out
+
+    def discard(self) -> None:
+        """Close without caring for the files (the load failed; `recover` removes them)."""
+        for writer, _ in self.open.values():
+            with contextlib.suppress(Exception):
+                writer.close()
+        self.open.clear()
 
 
 def event_date_of_us(us: int) -> str:
@@ -318,31 +404,6 @@ class Lake:
                 fh.truncate(data.rfind(b"\n") + 1)
                 os.fsync(fh.fileno())
 
-    def write_events(
-        self, cols: EventColumns, rel: str, loaded_at_us: int, load_id: str, source_file: str
-    ) -> Path:
-        """Write validated events as a pending zstd Parquet file under events/; returns it.
-
-        DuckDB's JSON reader turns the (already validated) lines into the lake's structs: it
-        is twice as fast as Arrow's here, and parses JSON numbers straight into DECIMAL, so
-        money keeps the digits the producer sent. Timestamps come from the validator, which
-        parsed every RFC 3339 offset to UTC microseconds. The file is fsynced; `commit` then
-        publishes it under its final name.
-        """
-        dest = self.events_dir / (rel + PENDING)
-        dest.parent.mkdir(parents=True, exist_ok=True)
-        tmp = dest
-        con = writer_connection()
-        con.register("chunk", cols.to_arrow(loaded_at_us, load_id, source_file))
-        try:
-            con.execute(_COPY_SQL.replace("{dest}", str(tmp).replace("'", "''")))
-        except duckdb.IOException as exc:
-            raise disk_error(exc) from exc
-        finally:
-            con.unregister("chunk")
-        _fsync_file(tmp)
-        return dest
-
     def write_atomic(self, dest: Path, data: bytes) -> None:
         dest.parent.mkdir(parents=True, exist_ok=True)
         tmp = dest.parent / f".tmp-{dest.name}"
@@ -412,7 +473,9 @@ def publish(pending: list[Path]) -> None:
 
 
 def disk_error(exc: Exception) -> OSError:
-    """DuckDB's I/O error as the OSError it stands for (ENOSPC when the disk is full)."""
+    """DuckDB's or Arrow's I/O error as the OSError it stands for (ENOSPC: the disk is full)."""
+    if isinstance(exc, OSError) and exc.errno:
+        return exc
     text = str(exc)
     code = errno.ENOSPC if "No space left" in text or "disk is full" in text else errno.EIO
     return OSError(code, text)

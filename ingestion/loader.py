@@ -28,9 +28,9 @@ import time
 import zlib
 from collections import Counter, deque
 from collections.abc import Iterator
-from concurrent.futures import Future, ProcessPoolExecutor
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
+from multiprocessing.connection import Connection
 from pathlib import Path
 from typing import Any, BinaryIO
 
@@ -55,6 +55,7 @@ from ingestion.contract import (
 )
 from ingestion.keys import tenant_key_sql
 from ingestion.lake import (
+    DayFiles,
     EventColumns,
     Lake,
     disk_error,
@@ -65,7 +66,7 @@ from ingestion.redaction import DEFAULT_REDACTOR, Redactor, unescape_lossy
 from ingestion.settings import data_dir as default_data_dir
 
 FILE_HASH = "xxh3_128"  # the manifest's content hash of source files
-CHUNK_BYTES = 8 << 20  # about 13k events of 600 bytes: a file per chunk and date costs ~6 ms
+CHUNK_BYTES = 8 << 20  # about 13k events of 600 bytes, validated and written as one job
 DEFAULT_GRACE_SECONDS = 60.0
 DEFAULT_MAX_FILE_BYTES = 16 << 30  # per file, decompressed: bounds the time one file takes
 _DAY_US = 86_400_000_000
@@ -373,6 +374,7 @@ def load_paths(
                             "size": src.size,
                         }
                     )
+            ctx.files = ctx.pipeline.finish(load_id)
             ctx.pipeline.close()
             summary.quarantined = ctx.quarantine.count
             summary.by_reason = dict(sorted(ctx.reasons.items()))
@@ -399,7 +401,8 @@ def load_paths(
 
 
 def _abort(ctx: _LoadContext) -> None:
-    ctx.pipeline.close()
+    ctx.pipeline.close(abort=True)
+    discard_load(ctx.load_id)
     if ctx.quarantine.fh is not None:
         with contextlib.suppress(OSError):  # a full disk refuses the buffered tail: no matter
             ctx.quarantine.fh.close()
@@ -411,7 +414,6 @@ class _ChunkResult:
     accepted: int = 0
     blank: int = 0
     rejected: list[tuple[int, bytes, Rejection]] = field(default_factory=list)
-    files: list[str] = field(default_factory=list)
     dates: set[str] = field(default_factory=set)
 
 
@@ -503,6 +505,7 @@ def _process_chunk_inner(job: _ChunkJob) -> _ChunkResult:
     blob, newlines = job.read_lines()
     lines, numbers, res.blank = split_lines(blob, newlines)
     suspects = redactor.candidate_lines(blob, lines)
+    suspected: list[tuple[EventColumns, int, dict[str, Any], bytes]] = []
     loads, dumps, is_valid = orjson.loads, orjson.dumps, fast_validator().is_valid
     now_us, skew_us, min_us, max_bytes = (
         to_us(now),
@@ -526,8 +529,10 @@ def _process_chunk_inner(job: _ChunkJob) -> _ChunkResult:
                 # Any JSON form of the event loads here (spacing, key order, escapes): what
                 # orjson writes back byte for byte is the common case; other text is checked
                 # for repeated keys and money digits, still without the full check.
-                if stamps is not None and dumps(event) != raw and not same_as_sent(raw, event):
-                    stamps = None
+                if stamps is not None:
+                    compact = dumps(event)
+                    if compact != raw and not same_as_sent(raw, event, compact):
+                        stamps = None
         if stamps is None:  # the full check decides, and says why
             if not raw.strip():
                 res.blank += 1
@@ -538,25 +543,65 @@ def _process_chunk_inner(job: _ChunkJob) -> _ChunkResult:
                 continue
             event, raw = result.event, result.raw
             stamps = stamps_of(result.timestamps_us)
-        if i in suspects:
-            redacted = redactor.redact_event(event)
-            if redacted is not event:
-                event, raw = redacted, dumps(redacted)
+            compact = dumps(event)
         day = stamps[0] // _DAY_US
         cols = by_day.get(day)
         if cols is None:
             cols = by_day[day] = EventColumns()
+        if i in suspects:
+            suspected.append((cols, len(cols.raws), event, compact))
         cols.add(raw, stamps, event, line_no)
+    _redact_suspects(suspected, redactor)
     del blob, lines  # the chunk's text is not needed any more: lower the peak while writing
-    lake = Lake(job.data_dir)
-    for day, cols in sorted(by_day.items()):
-        date = event_date_of_us(day * _DAY_US)
-        rel = f"event_date={date}/{job.load_id}-{job.seq:06d}.parquet"
-        dest = lake.write_events(cols, rel, job.loaded_at_us, job.load_id, job.source)
-        res.files.append(str(dest))
-        res.dates.add(date)
-        res.accepted += len(cols.raws)
+    by_date = [(event_date_of_us(day * _DAY_US), cols) for day, cols in sorted(by_day.items())]
+    if by_date:
+        _day_files(job.data_dir, job.load_id).append(by_date, job.loaded_at_us, job.source)
+    res.dates = {date for date, _ in by_date}
+    res.accepted = sum(len(cols.raws) for _, cols in by_date)
     return res
+
+
+# This process's open files of each load in progress (see `DayFiles`), and its writer tag.
+_DAY_FILES: dict[str, DayFiles] = {}
+_WRITER = "w0"
+
+
+def _day_files(data_dir: str, load_id: str) -> DayFiles:
+    files = _DAY_FILES.get(load_id)
+    if files is None:
+        files = _DAY_FILES[load_id] = DayFiles(Lake(data_dir), load_id, _WRITER)
+    return files
+
+
+def finish_load(load_id: str) -> list[str]:
+    """Close this process's files of a load; returns their pending paths."""
+    files = _DAY_FILES.pop(load_id, None)
+    return files.close() if files is not None else []
+
+
+def discard_load(load_id: str) -> None:
+    """Drop this process's open files of a failed load (the lake's `recover` removes them)."""
+    files = _DAY_FILES.pop(load_id, None)
+    if files is not None:
+        files.discard()
+
+
+def _redact_suspects(
+    suspected: list[tuple[EventColumns, int, dict[str, Any], bytes]], redactor: Redactor
+) -> None:
+    """Redact the events whose bytes held a trigger or a `\\u` escape, in place.
+
+    Each is looked at decoded (as orjson wrote it) in one vectorised pass: only those whose
+    decoded text holds a trigger go through the field-by-field pass.
+    """
+    if not suspected:
+        return
+    hits = redactor.candidates([compact for *_, compact in suspected], decoded=True)
+    for (cols, pos, event, _), hit in zip(suspected, hits, strict=True):
+        if hit:
+            redacted = redactor.redact_event(event)
+            if redacted is not event:
+                cols.replace(pos, orjson.dumps(redacted), redacted)
 
 
 KEPT_BYTES = 1024  # the first bytes of a line too large to load, kept in the quarantine
@@ -682,50 +727,123 @@ def _init_worker() -> None:
 
 
 class _Pipeline:
-    """Runs chunk jobs inline or on a process pool, keeping results in submission order."""
+    """Runs chunk jobs inline or on worker processes, keeping results in submission order.
+
+    Each worker appends its chunks to its own open file per event date for the whole load
+    (`DayFiles`), so a load writes one file per (worker, day); `finish` closes them. A
+    worker is a plain process fed through its own pipe (a pool hands jobs to any worker and
+    cannot ask each one to finish its files).
+    """
 
     def __init__(self, workers: int, start_method: str = "forkserver"):
         self.workers = workers
         self.start_method = start_method
-        self.pool: ProcessPoolExecutor | None = None
-        self.pending: deque[Future[_ChunkResult]] = deque()
+        self.conns: list[Connection] = []
+        self.procs: list[multiprocessing.process.BaseProcess] = []
+        self.busy: list[int] = []
+        self.order: deque[int] = deque()  # the worker of each job in flight, oldest first
 
     def start(self) -> None:
         """Start the workers now, so they warm up while the parent goes on (no-op inline)."""
-        if self.workers > 1 and self.pool is None:
-            ctx = multiprocessing.get_context(self.start_method)
-            if self.start_method == "fork":
-                fast_validator()  # compiled once here, inherited by every worker
-                # Python's advice for fork without exec: frozen objects are never touched by
-                # the children's collections, so their pages stay shared (low PSS).
-                gc.freeze()
-            else:
-                ctx.set_forkserver_preload([__name__])
-            self.pool = ProcessPoolExecutor(
-                max_workers=self.workers, mp_context=ctx, initializer=_init_worker
-            )
-            self.pool.submit(int)  # a fork pool starts all its processes on the first job
+        if self.workers <= 1 or self.procs:
+            return
+        ctx = multiprocessing.get_context(self.start_method)
+        if self.start_method == "fork":
+            fast_validator()  # compiled once here, inherited by every worker
+            # Python's advice for fork without exec: frozen objects are never touched by the
+            # children's collections, so their pages stay shared (low PSS).
+            gc.freeze()
+        else:
+            ctx.set_forkserver_preload([__name__])
+        for n in range(1, self.workers + 1):
+            parent, child = ctx.Pipe()
+            proc = ctx.Process(target=_worker_main, args=(child, n), daemon=True)
+            proc.start()
+            child.close()
+            self.conns.append(parent)
+            self.procs.append(proc)
+            self.busy.append(0)
 
     def submit(self, job: _ChunkJob, on_result: Any) -> None:
         if self.workers <= 1:
             on_result(_process_chunk(job))
             return
         self.start()
-        assert self.pool is not None
-        self.pending.append(self.pool.submit(_process_chunk, job))
-        while len(self.pending) > self.workers:  # bounded memory: few chunks in flight
-            on_result(self.pending.popleft().result())
+        w = min(range(self.workers), key=self.busy.__getitem__)
+        self.conns[w].send(("chunk", job))
+        self.busy[w] += 1
+        self.order.append(w)
+        while len(self.order) > self.workers:  # bounded memory: few chunks in flight
+            on_result(self._receive(self.order.popleft()))
+
+    def _receive(self, w: int) -> Any:
+        try:
+            kind, value = self.conns[w].recv()
+        except (EOFError, OSError):
+            self.procs[w].join(1)
+            raise LoadError(
+                f"loader worker {w + 1} stopped (exit code {self.procs[w].exitcode}); "
+                "nothing of this load was kept, load again"
+            ) from None
+        self.busy[w] -= 1
+        if kind == "error":
+            raise value
+        return value
 
     def drain(self, on_result: Any) -> None:
-        while self.pending:
-            on_result(self.pending.popleft().result())
+        while self.order:
+            on_result(self._receive(self.order.popleft()))
 
-    def close(self) -> None:
-        if self.pool is not None:
-            self.pool.shutdown(wait=True, cancel_futures=True)
-            self.pool = None
-            if self.start_method == "fork":
-                gc.unfreeze()
+    def finish(self, load_id: str) -> list[str]:
+        """Close every worker's files of the load (after `drain`); returns their paths."""
+        if self.workers <= 1 or not self.procs:
+            return finish_load(load_id)
+        for conn in self.conns:
+            conn.send(("finish", load_id))
+        self.busy = [b + 1 for b in self.busy]
+        return [path for w in range(self.workers) for path in self._receive(w)]
+
+    def close(self, abort: bool = False) -> None:
+        """Stop the workers: at once when the load failed, else once they are idle."""
+        for conn in self.conns:
+            with contextlib.suppress(OSError):
+                conn.send(None)
+            conn.close()
+        for proc in self.procs:
+            if abort:
+                proc.kill()
+            proc.join(5)
+            if proc.is_alive():
+                proc.kill()
+                proc.join()
+        if self.procs and self.start_method == "fork":
+            gc.unfreeze()
+        self.conns, self.procs, self.busy = [], [], []
+        self.order.clear()
+
+
+def _worker_main(conn: Connection, n: int) -> None:
+    """A worker's loop: validate and write chunks, finish a load's files, stop on None."""
+    global _WRITER
+    _WRITER = f"w{n}"
+    _init_worker()
+    while True:
+        try:
+            msg = conn.recv()
+        except (EOFError, KeyboardInterrupt):
+            return
+        if msg is None:
+            return
+        kind, value = msg
+        try:
+            out = _process_chunk(value) if kind == "chunk" else finish_load(value)
+        except Exception as exc:  # the parent raises it; it must cross the pipe
+            try:
+                conn.send(("error", exc))
+            except Exception:
+                conn.send(("error", LoadError(f"{type(exc).__name__}: {exc}")))
+            continue
+        conn.send(("ok", out))
 
 
 def _load_one(
@@ -867,7 +985,6 @@ class _LoadContext:
     def on_result(self, res: _ChunkResult) -> None:
         self.summary.accepted += res.accepted
         self.summary.blank_lines += res.blank
-        self.files.extend(res.files)
         self.dates |= res.dates
         for line_no, raw, rej in res.rejected:
             self.quarantine.add(self.source_for_rejects, line_no, raw, rej, self.at)

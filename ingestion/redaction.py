@@ -103,16 +103,23 @@ class Redactor:
 
     def redact_text(self, text: str) -> str:
         combined, _, _ = self._compiled
-        plan = self._plan
-        if plan is not None:
-            lowered = text.lower()
-            if not any(t.decode() in text for t in plan[0]) and not any(
-                t.decode() in lowered for t in plan[1]
-            ):
-                return text
+        triggers = self._str_triggers
+        if triggers is not None:
+            plain, folded = triggers
+            if not any(t in text for t in plain):
+                lowered = text.lower()
+                if not any(t in lowered for t in folded):
+                    return text
         if not combined.search(text):
             return text
         return combined.sub(lambda m: marker(m.lastgroup or "secret"), text)
+
+    @cached_property
+    def _str_triggers(self) -> tuple[tuple[str, ...], tuple[str, ...]] | None:
+        plan = self._plan
+        if plan is None:
+            return None
+        return tuple(t.decode() for t in plan[0] if t != ESCAPE), tuple(t.decode() for t in plan[1])
 
     def redact_bytes(self, raw: bytes) -> bytes:
         _, combined, _ = self._compiled
@@ -140,15 +147,20 @@ class Redactor:
                     return self._compiled[1].search(raw) is not None
         return False
 
-    def candidates(self, lines: list[bytes]) -> list[bool]:
+    def candidates(self, lines: list[bytes], decoded: bool = False) -> list[bool]:
         """`may_contain` for a whole chunk of lines at once, vectorised.
 
         One RE2 pass (Arrow's C++ kernel) over the chunk for the trigger literals costs about
         a microsecond a line; CPython's substring search per line and trigger costs tens.
+        `decoded` lines are events as orjson writes them: their `\\u` escapes are decoded
+        (orjson escapes only `"`, `\\` and control characters, which no trigger holds), so
+        the escape itself is no longer a trigger.
         """
         plan = self._plan
         if plan is None:
             return [self._compiled[1].search(raw) is not None for raw in lines]
+        if decoded:
+            plan = (tuple(t for t in plan[0] if t != ESCAPE), plan[1])
         mask = pc.match_substring_regex(
             pa.array(lines, type=pa.binary()), pattern=_trigger_regex(plan)
         )

@@ -22,7 +22,7 @@ from hypothesis import strategies as st
 import ingestion.loader as loader
 from ingestion.contract import ValidationConfig, check_line, to_us
 from ingestion.lake import Lake
-from ingestion.loader import _ChunkJob, _process_chunk
+from ingestion.loader import _ChunkJob, _process_chunk, finish_load
 from ingestion.redaction import DEFAULT_REDACTOR
 from tests.ingestion.test_loader_fast_path import NOW, generated_lines
 
@@ -107,18 +107,19 @@ def run_chunk(lines: list[bytes], data_dir: Path) -> tuple[dict[int, Any], list[
         ValidationConfig(), DEFAULT_REDACTOR,
     )  # fmt: skip
     res = _process_chunk(job)
+    files = finish_load(job.load_id)
     rejected = {n: rej for n, _raw, rej in res.rejected}
     rows: list[tuple] = []
-    if res.files:
+    if files:
         rows = (
             duckdb.connect()
             .execute(
                 "SELECT * EXCLUDE (load_id, loaded_at) "
-                f"FROM read_parquet({res.files!r}) ORDER BY source_line"
+                f"FROM read_parquet({files!r}) ORDER BY source_line"
             )
             .fetchall()
         )
-    for f in res.files:
+    for f in files:
         Path(f).unlink()
     return rejected, rows
 

@@ -366,11 +366,11 @@ from ingestion.loader import LoadError, load_paths
 
 where = sys.argv[1]
 if where == "after_write":
-    real = lake.Lake.write_events
-    def write_events(self, *a, **k):
-        dest = real(self, *a, **k)
+    real = lake.DayFiles.close
+    def close(self, *a, **k):
+        paths = real(self, *a, **k)
         os.kill(os.getpid(), signal.SIGKILL)
-    lake.Lake.write_events = write_events
+    lake.DayFiles.close = close
 else:
     real_publish = lake.publish
     def publish(pending):
@@ -390,7 +390,10 @@ def test_a_killed_load_leaves_no_parquet_a_glob_reader_sees(
     first.write_bytes(jsonl([make_event(event_id=f"a{i}") for i in range(5)]))
     load_paths([first], data_dir)
     second = tmp_path / "second.jsonl"
-    second.write_bytes(jsonl([make_event(event_id=f"b{i}") for i in range(60)]))
+    days = [f"2026-10-{d:02d}T12:00:00Z" for d in (1, 2, 3)]  # a file per day: 3 to publish
+    second.write_bytes(
+        jsonl([make_event(event_id=f"b{i}", occurred_at=days[i % 3]) for i in range(60)])
+    )
     env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[2])}
     done = subprocess.run(
         [sys.executable, "-c", KILLER, where, str(second), str(data_dir)], env=env

@@ -464,3 +464,34 @@ def test_sigkill_mid_load_then_rerun_loads_everything_once(tmp_path: Path, data_
     assert s.accepted == n and s.duplicates == 0
     assert lake_rows(data_dir, "SELECT count(*), count(DISTINCT event_id) FROM lake") == [(n, n)]
     assert not [p for p in data_dir.rglob(".tmp-*")]
+
+
+@pytest.mark.parametrize("workers", [1, 2])
+def test_a_file_spanning_many_days_is_written_one_file_per_writer_and_day(
+    tmp_path: Path, workers: int
+) -> None:
+    # Days interleaved line by line (as a merge of several producers' files writes them):
+    # every chunk holds all 20 days. Files are per (load, writer, day), not per chunk and day.
+    days = [f"2026-10-{d:02d}" for d in range(1, 21)]
+    events = [
+        make_event(event_id=f"e{i}", occurred_at=f"{days[i % 20]}T12:00:00Z") for i in range(2000)
+    ]
+    src = tmp_path / "span.jsonl"
+    src.write_bytes(b"".join(orjson.dumps(e) + b"\n" for e in events))
+    data_dir = tmp_path / "data"
+    summary = load_paths([src], data_dir, final=True, workers=workers, chunk_bytes=32 << 10)
+    assert summary.accepted == 2000
+    files = sorted((data_dir / "lake" / "events").rglob("*.parquet"))
+    assert summary.lake_files == len(files) == 20 * workers  # ~45 chunks, each over 20 days
+    per_day = {d: [f for f in files if f.parent.name == f"event_date={d}"] for d in days}
+    assert {d: len(fs) for d, fs in per_day.items()} == {d: workers for d in days}
+    writers = sorted({f.name.removeprefix(summary.load_id + "-") for f in files})
+    # The loader's own process writes as w0; workers are w1, w2, ...
+    names = ["w0"] if workers == 1 else [f"w{n}" for n in range(1, workers + 1)]
+    assert writers == [f"{name}.parquet" for name in names]
+    rows = duckdb.connect().execute(
+        "SELECT event_date, count(*), count(DISTINCT event_id) FROM read_parquet(?, "
+        "hive_partitioning = true) GROUP BY 1 ORDER BY 1",
+        [[str(f) for f in files]],
+    )
+    assert [(str(d), n, k) for d, n, k in rows.fetchall()] == [(d, 100, 100) for d in days]

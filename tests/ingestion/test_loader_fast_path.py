@@ -29,7 +29,7 @@ from ingestion.contract import (
 )
 from ingestion.generator import GeneratorConfig, generate_lines
 from ingestion.lake import Lake
-from ingestion.loader import _ChunkJob, _process_chunk, load_paths
+from ingestion.loader import _ChunkJob, _process_chunk, finish_load, load_paths
 from ingestion.redaction import DEFAULT_REDACTOR
 from tests.conftest import make_event
 
@@ -88,6 +88,14 @@ def hand_lines() -> list[bytes]:
         dumped[:-1] + b',"cost":{"cost_usd":0.1234567890123456789,"currency":"USD"}}',
         dumped[:-1] + b',"cost":{"cost_usd":1.50000000000000000000000,"currency":"USD"}}',
         orjson.dumps(make_event(attributes={"b": 1, "a": "x", "mail": "ann@example.com"})),
+        # A repeated key whose extra separator a `\u003a` (":") in a string makes up for.
+        dumped[:-1] + b',"attributes":{"note":"a\\"\\u003a b"},"event_id":"other"}',
+        # An escaped money key, an attribute named like it standing in for its digits.
+        dumped[:-1] + b',"attributes":{"cost_usd":1},'
+        b'"cost":{"c\\u006fst_usd":0.1234567890123456789,"currency":"USD"}}',
+        dumped[:-1] + b',"attributes":{"cost_usd":1},'
+        b'"cost":{"c\\u006fst_usd":0.25,"currency":"USD"}}',
+        json.dumps(make_event(attributes={"note": "réponse ✓"}), ensure_ascii=True).encode(),
         orjson.dumps(make_event(extra=1)),
         b'{"event_id": NaN}',
         b"\xff\xfe not utf-8",
@@ -118,15 +126,16 @@ def verdicts_of_loader(lines: list[bytes], data_dir: Path) -> tuple[dict[int, An
         ValidationConfig(), DEFAULT_REDACTOR,
     )  # fmt: skip
     res = _process_chunk(job)
+    files = finish_load(job.load_id)
     rejected = {line_no: rej for line_no, _raw, rej in res.rejected}
     rows = []
-    if res.files:
+    if files:
         rows = (
             duckdb.connect()
             .execute(
                 "SELECT source_line, event_id, event_hash, occurred_at, run.started_at, "
                 "cost.cost_usd, attributes, resource_usage.input_tokens "
-                f"FROM read_parquet({res.files!r}) ORDER BY source_line"
+                f"FROM read_parquet({files!r}) ORDER BY source_line"
             )
             .fetchall()
         )
