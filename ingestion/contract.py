@@ -233,22 +233,25 @@ def _count_keys(value: Any) -> int:
 
 _SPACED_KEY = re.compile(rb'"\s+:')
 _KEY_SEP = b'":'
+# Escapes that spell `"` or `:`: only these can hide a `":` of a string from the text.
+_HIDDEN_SEP = re.compile(rb"\\u00(?:22|3[aA])")
 
 
 def _may_have_duplicate_keys(raw: bytes, parsed: Any, compact: bytes) -> bool:
     """Cheap test that never misses a duplicate key: count key separators in the text.
 
     Every member of a JSON object ends with `"` then optional whitespace then `:`; strings that
-    contain such text only add to the count. Without `\\u` escapes, the text and orjson's
-    compact form of its parse (`compact`) spell each string's `":` alike, so the text holds no
-    more separators than the compact form exactly when no key was repeated (the copies orjson
-    dropped, and their values, would add some). A `\\u` escape can spell `"` or `:` unseen:
-    then the parsed keys are counted instead. Otherwise the exact (slow) check decides.
+    contain such text only add to the count. Unless a `\\u0022` or `\\u003a` escape spells
+    a string's `"` or `:`, the text and orjson's compact form of its parse (`compact`) spell
+    each string's `":` alike, so the text holds no more separators than the compact form
+    exactly when no key was repeated (the copies orjson dropped, and their values, would add
+    some). With such an escape the parsed keys are counted instead. Otherwise the exact
+    (slow) check decides.
     """
     seps = raw.count(_KEY_SEP)
     if _SPACED_KEY.search(raw):
         seps += len(_SPACED_KEY.findall(raw))
-    if b"\\u" not in raw:
+    if b"\\u" not in raw or not _HIDDEN_SEP.search(raw):
         return seps != compact.count(_KEY_SEP)
     return seps != _count_keys(parsed)
 

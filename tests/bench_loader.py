@@ -105,6 +105,11 @@ def _rewrite(src: Path, dest: Path, shape: str) -> Path:
             return {k: shuffled(v) for k, v in items}
         return value
 
+    if shape == "20 days, lines shuffled":
+        lines = src.read_bytes().splitlines(keepends=True)
+        rng.shuffle(lines)
+        dest.write_bytes(b"".join(lines))
+        return dest
     with open(src, "rb") as fin, open(dest, "wb") as out:
         for line in fin:
             event = orjson.loads(line)
@@ -132,6 +137,7 @@ SHAPES = [
     "shuffled key order",
     "non-ASCII escaped",
     "20-day span",
+    "20 days, lines shuffled",
     "mostly model calls",
 ]
 
@@ -146,6 +152,9 @@ def bench_loader(n_events: int = 200_000, shapes: list[str] | None = None) -> li
                 src = base
             elif shape == "20-day span":
                 src = generate_file(Path(tmp) / "span.jsonl", n_events, days=20)
+            elif shape == "20 days, lines shuffled":  # every chunk holds every day
+                span = generate_file(Path(tmp) / "span.jsonl", n_events, days=20)
+                src = _rewrite(span, Path(tmp) / "shuffled-span.jsonl", shape)
             elif shape == "mostly model calls":  # as many events as the others
                 more = generate_file(Path(tmp) / "more.jsonl", n_events * 3)
                 src = _rewrite(more, Path(tmp) / "calls.jsonl", shape)

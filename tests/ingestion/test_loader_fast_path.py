@@ -90,6 +90,7 @@ def hand_lines() -> list[bytes]:
         orjson.dumps(make_event(attributes={"b": 1, "a": "x", "mail": "ann@example.com"})),
         # A repeated key whose extra separator a `\u003a` (":") in a string makes up for.
         dumped[:-1] + b',"attributes":{"note":"a\\"\\u003a b"},"event_id":"other"}',
+        dumped[:-1] + b',"attributes":{"note":"a\\u0022: b"},"event_id":"other"}',
         # An escaped money key, an attribute named like it standing in for its digits.
         dumped[:-1] + b',"attributes":{"cost_usd":1},'
         b'"cost":{"c\\u006fst_usd":0.1234567890123456789,"currency":"USD"}}',
