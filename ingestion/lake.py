@@ -26,9 +26,10 @@ import errno
 import fcntl
 import json
 import os
+import secrets
 from collections.abc import Iterator
 from dataclasses import dataclass, field
-from datetime import date, timedelta
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -319,6 +320,11 @@ class DayFiles:
             with contextlib.suppress(Exception):
                 writer.close()
         self.open.clear()
+
+
+def new_load_id(now: datetime | None = None) -> str:
+    now = now or datetime.now(UTC)
+    return f"L{now:%Y%m%dT%H%M%S%f}_{secrets.token_hex(3)}"
 
 
 def event_date_of_us(us: int) -> str:

@@ -13,67 +13,47 @@ that grew since its last load resumes where that load stopped.
 from __future__ import annotations
 
 import argparse
-import base64
 import contextlib
 import errno
 import gc
 import gzip
 import hashlib
-import multiprocessing
 import os
-import re
-import secrets
 import sys
 import time
 import zlib
-from collections import Counter, deque
-from collections.abc import Iterator
+from collections import Counter
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
-from multiprocessing.connection import Connection
 from pathlib import Path
 from typing import Any, BinaryIO
 
 import duckdb
 import orjson
-import pyarrow as pa
 import xxhash
 
+from ingestion.chunks import ChunkJob, ChunkResult, LoadError, Pipeline, discard_load
 from ingestion.contract import (
     DEFAULT_MIN_OCCURRED_AT,
     EVENT_TOO_LARGE,
-    ONE_US,
     FieldError,
     Rejection,
     ValidationConfig,
-    check_line,
-    fast_stamps,
-    fast_validator,
-    same_as_sent,
-    stamps_of,
     to_us,
 )
 from ingestion.keys import tenant_key_sql
-from ingestion.lake import (
-    DayFiles,
-    EventColumns,
-    Lake,
-    disk_error,
-    event_date_of_us,
-    writer_connection,
-)
-from ingestion.redaction import DEFAULT_REDACTOR, Redactor, unescape_lossy
+from ingestion.lake import Lake, disk_error, new_load_id
+from ingestion.quarantine import KEPT_BYTES, Quarantine, write_quarantine
+from ingestion.reading import LongLine, iter_chunks, iter_ranges
+from ingestion.redaction import DEFAULT_REDACTOR, Redactor
 from ingestion.settings import data_dir as default_data_dir
+
+__all__ = ["LoadError", "LoadSummary", "expand_paths", "load_paths", "write_quarantine"]
 
 FILE_HASH = "xxh3_128"  # the manifest's content hash of source files
 CHUNK_BYTES = 8 << 20  # about 13k events of 600 bytes, validated and written as one job
 DEFAULT_GRACE_SECONDS = 60.0
 DEFAULT_MAX_FILE_BYTES = 16 << 30  # per file, decompressed: bounds the time one file takes
-_DAY_US = 86_400_000_000
-
-
-class LoadError(Exception):
-    """A load that could not complete (missing path, unreadable file, full disk)."""
 
 
 @dataclass
@@ -112,11 +92,6 @@ class _Source:
     size: int
     start: int  # byte offset to resume from
     gz: bool
-
-
-def new_load_id(now: datetime | None = None) -> str:
-    now = now or datetime.now(UTC)
-    return f"L{now:%Y%m%dT%H%M%S%f}_{secrets.token_hex(3)}"
 
 
 def expand_paths(paths: list[Path]) -> list[Path]:
@@ -158,107 +133,6 @@ def _hash_file(path: Path, limit: int | None = None, algorithm: str = FILE_HASH)
             if remaining is not None:
                 remaining -= len(chunk)
     return f"{algorithm}:{h.hexdigest()}"
-
-
-class _Quarantine:
-    """Appends rejected lines to a temporary file that becomes visible at commit."""
-
-    def __init__(self, lake: Lake, load_id: str, redactor: Redactor):
-        self.final = lake.quarantine_dir / f"{load_id}.jsonl"
-        self.tmp = lake.quarantine_dir / f".tmp-{load_id}.jsonl"
-        self.redactor = redactor
-        self.fh: BinaryIO | None = None
-        self.count = 0
-
-    def add(self, source: str, line_no: int, raw: bytes, rej: Rejection, at: str) -> None:
-        if self.fh is None:
-            self.fh = open(self.tmp, "wb")  # noqa: SIM115 - closed in close()
-        if rej.reason_code == EVENT_TOO_LARGE:
-            raw = raw[:KEPT_BYTES]  # what the producer needs to find the line, not all of it
-        rec: dict[str, Any] = {
-            "source": source,
-            "line_no": line_no,
-            "reason_code": rej.reason_code,
-            "errors": [e.as_dict() for e in rej.errors],
-            "event_id": rej.event_id,
-            "quarantined_at": at,
-        }
-        try:
-            rec["raw"] = redacted_raw(raw.decode("utf-8"), self.redactor)
-        except UnicodeDecodeError:
-            rec["raw_b64"] = base64.b64encode(self.redactor.redact_bytes(raw)).decode()
-        line = self.redactor.redact_text(orjson.dumps(rec).decode())
-        self.fh.write(line.encode() + b"\n")
-        self.count += 1
-
-    def close(self) -> str | None:
-        if self.fh is None:
-            return None
-        self.fh.flush()
-        os.fsync(self.fh.fileno())
-        self.fh.close()
-        os.replace(self.tmp, self.final)
-        return str(self.final)
-
-
-def redacted_raw(text: str, redactor: Redactor) -> str:
-    """A rejected line as quarantine keeps it: the line as sent, its secrets redacted.
-
-    A line that parses is redacted decoded (every string, keys included, escapes resolved)
-    and kept as sent when nothing changed; one that does not parse is redacted as text with
-    its `\\uXXXX` escapes decoded first.
-    """
-    try:
-        doc = orjson.loads(text)
-    except orjson.JSONDecodeError:
-        decoded = unescape_lossy(text)
-        redacted = redactor.redact_text(decoded)
-        return text if redacted == decoded else redacted
-    redacted_doc = redactor.redact_document(doc)
-    return text if redacted_doc == doc else orjson.dumps(redacted_doc).decode()
-
-
-def write_quarantine(
-    rejected: list[tuple[int, bytes, Rejection]],
-    source: str,
-    data_dir: Path | None = None,
-    *,
-    redactor: Redactor | None = None,
-    now: datetime | None = None,
-) -> str | None:
-    """Quarantine lines rejected outside `load_paths` (the HTTP loader, source `http`).
-
-    `rejected` holds (line_no, raw, rejection) as a load's quarantine does, in the same record
-    format, written to a file of its own, `<source>-<time>_<random>.jsonl`. It is written
-    under a temporary name that `Lake.recover` leaves alone, then renamed, so it needs no lake
-    lock (a running load never waits for it, nor it for a load). Returns the file's path.
-    """
-    if not rejected:
-        return None
-    lake = Lake(data_dir or default_data_dir())
-    lake.quarantine_dir.mkdir(parents=True, exist_ok=True)
-    at_dt = now or datetime.now(UTC)
-    # Not starting with "L": recover() deletes L<load_id> files whose load never committed.
-    name = f"{source}-{new_load_id(at_dt)[1:]}"
-    q = _Quarantine(lake, name, redactor or DEFAULT_REDACTOR)
-    q.tmp = lake.quarantine_dir / f".{name}.partial"
-    at = at_dt.isoformat().replace("+00:00", "Z")
-    try:
-        for line_no, raw, rej in rejected:
-            q.add(source, line_no, raw, rej, at)
-        path = q.close()
-    except OSError:  # a full disk: leave no partial file behind
-        if q.fh is not None:
-            with contextlib.suppress(OSError):
-                q.fh.close()
-        q.tmp.unlink(missing_ok=True)
-        raise
-    fd = os.open(lake.quarantine_dir, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
-    return path
 
 
 def _resolve_sources(
@@ -328,7 +202,7 @@ def load_paths(
         load_now = now or datetime.now(UTC)
         load_id = new_load_id(load_now)
         summary = LoadSummary(load_id)
-        pipeline = _Pipeline(workers, start_method)
+        pipeline = Pipeline(workers, start_method)
         try:
             pipeline.start()  # the workers warm up while the files are hashed
             sources = _resolve_sources(files, lake.manifest(), summary)
@@ -346,7 +220,7 @@ def load_paths(
             grace_seconds=grace_seconds,
             chunk_bytes=chunk_bytes,
             summary=summary,
-            quarantine=_Quarantine(lake, load_id, redactor or DEFAULT_REDACTOR),
+            quarantine=Quarantine(lake, load_id, redactor or DEFAULT_REDACTOR),
             pipeline=pipeline,
             at=load_now.isoformat().replace("+00:00", "Z"),
             max_file_bytes=max_file_bytes,
@@ -409,443 +283,6 @@ def _abort(ctx: _LoadContext) -> None:
     ctx.lake.recover()
 
 
-@dataclass
-class _ChunkResult:
-    accepted: int = 0
-    blank: int = 0
-    rejected: list[tuple[int, bytes, Rejection]] = field(default_factory=list)
-    dates: set[str] = field(default_factory=set)
-
-
-@dataclass(frozen=True)
-class _ChunkJob:
-    """Everything a worker needs to validate and write one chunk of lines on its own."""
-
-    data_dir: str
-    load_id: str
-    seq: int
-    source: str
-    first_line_no: int
-    blob: bytes | None  # the chunk's lines, or None: read `length` bytes at `offset` of `path`
-    now: datetime
-    loaded_at_us: int
-    config: ValidationConfig
-    redactor: Redactor
-    path: str = ""
-    offset: int = 0
-    length: int = 0
-    n_lines: int = 0  # lines the main process counted in the range, checked by the worker
-
-    def read_lines(self) -> tuple[bytes, list[bytes]]:
-        """The chunk's bytes and its lines; a worker reads a range itself (no pipe copy)."""
-        blob = self.blob
-        if blob is None:
-            with open(self.path, "rb") as fh:
-                fh.seek(self.offset)
-                blob = fh.read(self.length)
-        newlines = blob.count(b"\n")
-        if self.blob is None and (len(blob) != self.length or newlines != self.n_lines):
-            raise LoadError(
-                f"{self.path} changed while it was being loaded (bytes {self.offset}.."
-                f"{self.offset + self.length} differ); load it again once it is complete"
-            )
-        return blob, newlines
-
-
-_NOT_EMPTY = re.compile(rb"[^\n\r][^\n]*|\r[^\n]+")
-
-
-def split_lines(blob: bytes, newlines: int) -> tuple[list[bytes], list[int] | None, int]:
-    """The lines of a block, without the empty ones when there are many (a newline flood).
-
-    Returns the lines, their 0-based numbers in the block (None: numbered in order) and how
-    many empty lines were left out. Events are hundreds of bytes: a block averaging under 32
-    bytes a line is mostly empty lines, which one C-speed regex scan skips.
-    """
-    if newlines * 32 <= len(blob):
-        lines = blob.split(b"\n")
-        if lines[-1] == b"":
-            lines.pop()
-        return lines, None, 0
-    lines, numbers = [], []
-    n = pos = 0
-    count = blob.count
-    for m in _NOT_EMPTY.finditer(blob):
-        start = m.start()
-        n += count(b"\n", pos, start)
-        pos = start
-        lines.append(m.group())
-        numbers.append(n)
-    total = newlines + (0 if blob.endswith(b"\n") or not blob else 1)
-    return lines, numbers, total - len(lines)
-
-
-def _process_chunk(job: _ChunkJob) -> _ChunkResult:
-    """Validate one chunk of complete lines and write its valid events, one file per date."""
-    was_enabled = gc.isenabled()
-    gc.disable()  # the chunk allocates many short-lived dicts and no cycles; GC only slows it
-    try:
-        return _process_chunk_inner(job)
-    finally:
-        if was_enabled:
-            gc.enable()
-
-
-def _process_chunk_inner(job: _ChunkJob) -> _ChunkResult:
-    """The loader's hot loop: most lines take the fast path, the rest `check_line`.
-
-    The fast path is `check_line` unrolled for a valid event in any JSON form (orjson's compact
-    text, Python's `json.dumps` spacing, any key order, `\\uXXXX` escapes). Any line it is not
-    sure about goes through `check_line`, which gives the verdict and the reasons; tests hold
-    the two to the same verdicts and stored bytes.
-    """
-    res = _ChunkResult()
-    by_day: dict[int, EventColumns] = {}
-    redactor, config, now = job.redactor, job.config, job.now
-    blob, newlines = job.read_lines()
-    lines, numbers, res.blank = split_lines(blob, newlines)
-    suspects = redactor.candidate_lines(blob, lines)
-    suspected: list[tuple[EventColumns, int, dict[str, Any], bytes]] = []
-    loads, dumps, is_valid = orjson.loads, orjson.dumps, fast_validator().is_valid
-    now_us, skew_us, min_us, max_bytes = (
-        to_us(now),
-        config.max_future_skew // ONE_US,
-        config.min_occurred_us,
-        config.max_event_bytes,
-    )
-    first = job.first_line_no
-    for i, raw in enumerate(lines):
-        line_no = first + (i if numbers is None else numbers[i])
-        if raw[-1:] == b"\r":
-            raw = raw[:-1]
-        stamps = None
-        if len(raw) <= max_bytes:
-            try:
-                event = loads(raw)
-            except orjson.JSONDecodeError:
-                event = None
-            if type(event) is dict and is_valid(event):
-                stamps = fast_stamps(event, now_us, skew_us, min_us)
-                # Any JSON form of the event loads here (spacing, key order, escapes): what
-                # orjson writes back byte for byte is the common case; other text is checked
-                # for repeated keys and money digits, still without the full check.
-                if stamps is not None:
-                    compact = dumps(event)
-                    if compact != raw and not same_as_sent(raw, event, compact):
-                        stamps = None
-        if stamps is None:  # the full check decides, and says why
-            if not raw.strip():
-                res.blank += 1
-                continue
-            result = check_line(raw, now, config)
-            if type(result) is Rejection:
-                res.rejected.append((line_no, raw, result))
-                continue
-            event, raw = result.event, result.raw
-            stamps = stamps_of(result.timestamps_us)
-            compact = dumps(event)
-        day = stamps[0] // _DAY_US
-        cols = by_day.get(day)
-        if cols is None:
-            cols = by_day[day] = EventColumns()
-        if i in suspects:
-            suspected.append((cols, len(cols.raws), event, compact))
-        cols.add(raw, stamps, event, line_no)
-    _redact_suspects(suspected, redactor)
-    del blob, lines  # the chunk's text is not needed any more: lower the peak while writing
-    by_date = [(event_date_of_us(day * _DAY_US), cols) for day, cols in sorted(by_day.items())]
-    if by_date:
-        _day_files(job.data_dir, job.load_id).append(by_date, job.loaded_at_us, job.source)
-    res.dates = {date for date, _ in by_date}
-    res.accepted = sum(len(cols.raws) for _, cols in by_date)
-    return res
-
-
-# This process's open files of each load in progress (see `DayFiles`), and its writer tag.
-_DAY_FILES: dict[str, DayFiles] = {}
-_WRITER = "w0"
-
-
-def _day_files(data_dir: str, load_id: str) -> DayFiles:
-    files = _DAY_FILES.get(load_id)
-    if files is None:
-        files = _DAY_FILES[load_id] = DayFiles(Lake(data_dir), load_id, _WRITER)
-    return files
-
-
-def finish_load(load_id: str) -> list[str]:
-    """Close this process's files of a load; returns their pending paths."""
-    files = _DAY_FILES.pop(load_id, None)
-    return files.close() if files is not None else []
-
-
-def discard_load(load_id: str) -> None:
-    """Drop this process's open files of a failed load (the lake's `recover` removes them)."""
-    files = _DAY_FILES.pop(load_id, None)
-    if files is not None:
-        files.discard()
-
-
-def _redact_suspects(
-    suspected: list[tuple[EventColumns, int, dict[str, Any], bytes]], redactor: Redactor
-) -> None:
-    """Redact the events whose bytes held a trigger or a `\\u` escape, in place.
-
-    Each is looked at decoded (as orjson wrote it) in one vectorised pass: only those whose
-    decoded text holds a trigger go through the field-by-field pass.
-    """
-    if not suspected:
-        return
-    hits = redactor.candidates([compact for *_, compact in suspected], decoded=True)
-    for (cols, pos, event, _), hit in zip(suspected, hits, strict=True):
-        if hit:
-            redacted = redactor.redact_event(event)
-            if redacted is not event:
-                cols.replace(pos, orjson.dumps(redacted), redacted)
-
-
-KEPT_BYTES = 1024  # the first bytes of a line too large to load, kept in the quarantine
-
-
-@dataclass(frozen=True)
-class _LongLine:
-    """A line longer than the per-line cap: where it starts, its length, its first bytes."""
-
-    pos: int
-    length: int  # without its newline
-    head: bytes
-    ended: bool  # False when the file ended inside it
-
-
-def _skip_line(fh: BinaryIO, seen: int, read_bytes: int) -> tuple[int, bool, bytes]:
-    """Read past the rest of a line whose first `seen` bytes are read, keeping none of it.
-
-    Returns the line's length (without its newline), whether a newline ended it, and the
-    bytes read after that newline. Memory stays at one read, whatever the line's length.
-    """
-    length = seen
-    while True:
-        block = fh.read(read_bytes)
-        if not block:
-            return length, False, b""
-        cut = block.find(b"\n")
-        if cut >= 0:
-            return length + cut, True, block[cut + 1 :]
-        length += len(block)
-
-
-def _iter_chunks(
-    fh: BinaryIO, chunk_bytes: int, max_line: int = 1 << 62
-) -> Iterator[tuple[int, bytes, int] | _LongLine]:
-    """Blocks of whole lines of a stream (gzip), as `_iter_ranges` yields them; the last block
-    may hold an unfinished line (`end` 0). A line longer than `max_line` is skipped, not
-    buffered: it comes as a `_LongLine`."""
-    pending = b""
-    while True:
-        block = fh.read(chunk_bytes)
-        if not block:
-            break
-        block = pending + block if pending else block
-        cut = block.rfind(b"\n")
-        if cut < 0:
-            pending = block
-        else:
-            pending = block[cut + 1 :]
-            yield 0, block[: cut + 1], cut + 1
-        while len(pending) > max_line and b"\n" not in pending:
-            length, ended, rest = _skip_line(fh, len(pending), chunk_bytes)
-            yield _LongLine(0, length, pending[:KEPT_BYTES], ended)
-            pending = rest
-            cut = pending.rfind(b"\n")
-            if cut >= 0:
-                yield 0, pending[: cut + 1], cut + 1
-                pending = pending[cut + 1 :]
-    if pending:
-        yield 0, pending, 0
-
-
-def _iter_ranges(
-    fh: BinaryIO, start: int, chunk_bytes: int, max_line: int = 1 << 62
-) -> Iterator[tuple[int, bytes, int] | _LongLine]:
-    """Ranges of whole lines of a plain file: (offset, block, end of the whole lines in block).
-
-    Each block is read where the previous range ended (a seek, not a copy of the partial
-    line); `end` is 0 for the last block when it holds no newline at all (an unfinished line).
-    A line longer than `max_line` is skipped, not buffered: it comes as a `_LongLine`.
-    """
-    pos = start
-    while True:
-        fh.seek(pos)
-        block = fh.read(chunk_bytes)
-        if not block:
-            return
-        cut = block.rfind(b"\n")
-        while cut < 0:  # a line longer than a chunk: read on to its end
-            if len(block) > max_line:
-                length, ended, _ = _skip_line(fh, len(block), chunk_bytes)
-                yield _LongLine(pos, length, block[:KEPT_BYTES], ended)
-                if not ended:
-                    return
-                pos += length + 1
-                break
-            more = fh.read(chunk_bytes)
-            if not more:
-                yield pos, block, 0
-                return
-            cut = more.rfind(b"\n")
-            cut = cut + len(block) if cut >= 0 else -1
-            block += more
-        else:
-            yield pos, block, cut + 1
-            pos += cut + 1
-
-
-class _NoPandas:
-    """An import hook that refuses `pandas`, installed only while a worker warms up."""
-
-    def find_spec(self, name: str, path: Any = None, target: Any = None) -> None:
-        if name == "pandas":
-            raise ImportError("pandas is not used by the loader's workers")
-
-
-def _init_worker() -> None:
-    """Warm up a forked worker: pyarrow's first conversion of a Python list imports pandas
-    (0.15 s a process) only to ask whether the list is a pandas object. Refused once, pyarrow
-    remembers there is no pandas; the hook is removed at once, so nothing else is affected.
-    """
-    writer_connection()  # and open the worker's DuckDB connection (~15 ms) before the first chunk
-    with contextlib.suppress(Exception):  # jemalloc only: hand freed memory back at once
-        pa.jemalloc_set_decay_ms(0)
-    if "pandas" in sys.modules:
-        return
-    hook = _NoPandas()
-    sys.meta_path.insert(0, hook)
-    try:
-        pa.array([0])
-    finally:
-        sys.meta_path.remove(hook)
-
-
-class _Pipeline:
-    """Runs chunk jobs inline or on worker processes, keeping results in submission order.
-
-    Each worker appends its chunks to its own open file per event date for the whole load
-    (`DayFiles`), so a load writes one file per (worker, day); `finish` closes them. A
-    worker is a plain process fed through its own pipe (a pool hands jobs to any worker and
-    cannot ask each one to finish its files).
-    """
-
-    def __init__(self, workers: int, start_method: str = "forkserver"):
-        self.workers = workers
-        self.start_method = start_method
-        self.conns: list[Connection] = []
-        self.procs: list[multiprocessing.process.BaseProcess] = []
-        self.busy: list[int] = []
-        self.order: deque[int] = deque()  # the worker of each job in flight, oldest first
-
-    def start(self) -> None:
-        """Start the workers now, so they warm up while the parent goes on (no-op inline)."""
-        if self.workers <= 1 or self.procs:
-            return
-        ctx = multiprocessing.get_context(self.start_method)
-        if self.start_method == "fork":
-            fast_validator()  # compiled once here, inherited by every worker
-            # Python's advice for fork without exec: frozen objects are never touched by the
-            # children's collections, so their pages stay shared (low PSS).
-            gc.freeze()
-        else:
-            ctx.set_forkserver_preload([__name__])
-        for n in range(1, self.workers + 1):
-            parent, child = ctx.Pipe()
-            proc = ctx.Process(target=_worker_main, args=(child, n), daemon=True)
-            proc.start()
-            child.close()
-            self.conns.append(parent)
-            self.procs.append(proc)
-            self.busy.append(0)
-
-    def submit(self, job: _ChunkJob, on_result: Any) -> None:
-        if self.workers <= 1:
-            on_result(_process_chunk(job))
-            return
-        self.start()
-        w = min(range(self.workers), key=self.busy.__getitem__)
-        self.conns[w].send(("chunk", job))
-        self.busy[w] += 1
-        self.order.append(w)
-        while len(self.order) > self.workers:  # bounded memory: few chunks in flight
-            on_result(self._receive(self.order.popleft()))
-
-    def _receive(self, w: int) -> Any:
-        try:
-            kind, value = self.conns[w].recv()
-        except (EOFError, OSError):
-            self.procs[w].join(1)
-            raise LoadError(
-                f"loader worker {w + 1} stopped (exit code {self.procs[w].exitcode}); "
-                "nothing of this load was kept, load again"
-            ) from None
-        self.busy[w] -= 1
-        if kind == "error":
-            raise value
-        return value
-
-    def drain(self, on_result: Any) -> None:
-        while self.order:
-            on_result(self._receive(self.order.popleft()))
-
-    def finish(self, load_id: str) -> list[str]:
-        """Close every worker's files of the load (after `drain`); returns their paths."""
-        if self.workers <= 1 or not self.procs:
-            return finish_load(load_id)
-        for conn in self.conns:
-            conn.send(("finish", load_id))
-        self.busy = [b + 1 for b in self.busy]
-        return [path for w in range(self.workers) for path in self._receive(w)]
-
-    def close(self, abort: bool = False) -> None:
-        """Stop the workers: at once when the load failed, else once they are idle."""
-        for conn in self.conns:
-            with contextlib.suppress(OSError):
-                conn.send(None)
-            conn.close()
-        for proc in self.procs:
-            if abort:
-                proc.kill()
-            proc.join(5)
-            if proc.is_alive():
-                proc.kill()
-                proc.join()
-        if self.procs and self.start_method == "fork":
-            gc.unfreeze()
-        self.conns, self.procs, self.busy = [], [], []
-        self.order.clear()
-
-
-def _worker_main(conn: Connection, n: int) -> None:
-    """A worker's loop: validate and write chunks, finish a load's files, stop on None."""
-    global _WRITER
-    _WRITER = f"w{n}"
-    _init_worker()
-    while True:
-        try:
-            msg = conn.recv()
-        except (EOFError, KeyboardInterrupt):
-            return
-        if msg is None:
-            return
-        kind, value = msg
-        try:
-            out = _process_chunk(value) if kind == "chunk" else finish_load(value)
-        except Exception as exc:  # the parent raises it; it must cross the pipe
-            try:
-                conn.send(("error", exc))
-            except Exception:
-                conn.send(("error", LoadError(f"{type(exc).__name__}: {exc}")))
-            continue
-        conn.send(("ok", out))
-
-
 def _load_one(
     src: _Source,
     ctx: _LoadContext,
@@ -869,11 +306,11 @@ def _load_one(
             # A line can end in "\r": one byte more than an event may be is still loadable.
             max_line = ctx.config.max_event_bytes + 1
             if src.gz:
-                chunks = _iter_chunks(fh, ctx.chunk_bytes, max_line)
+                chunks = iter_chunks(fh, ctx.chunk_bytes, max_line)
             else:
-                chunks = _iter_ranges(fh, src.start, ctx.chunk_bytes, max_line)
+                chunks = iter_ranges(fh, src.start, ctx.chunk_bytes, max_line)
             for item in chunks:
-                if type(item) is _LongLine:
+                if type(item) is LongLine:
                     if not item.ended and not complete:
                         ctx.summary.incomplete_lines += 1
                         break
@@ -889,7 +326,7 @@ def _load_one(
                 by_range = bool(end) and not src.gz and ctx.pipeline.workers > 1
                 n_lines = block.count(b"\n", 0, end)
                 ctx.seq += 1
-                job = _ChunkJob(
+                job = ChunkJob(
                     str(ctx.lake.data_dir),
                     ctx.load_id,
                     ctx.seq,
@@ -961,8 +398,8 @@ class _LoadContext:
     grace_seconds: float
     chunk_bytes: int
     summary: LoadSummary
-    quarantine: _Quarantine
-    pipeline: _Pipeline
+    quarantine: Quarantine
+    pipeline: Pipeline
     at: str
     reasons: Counter[str] = field(default_factory=Counter)
     files: list[str] = field(default_factory=list)
@@ -971,7 +408,7 @@ class _LoadContext:
     source_for_rejects: str = ""
     max_file_bytes: int = 0
 
-    def reject_long_line(self, line_no: int, line: _LongLine) -> None:
+    def reject_long_line(self, line_no: int, line: LongLine) -> None:
         """Quarantine a line too long to read whole, with its first bytes, in line order."""
         self.pipeline.drain(self.on_result)
         msg = (
@@ -982,7 +419,7 @@ class _LoadContext:
         self.quarantine.add(self.source_for_rejects, line_no, line.head, rej, self.at)
         self.reasons[EVENT_TOO_LARGE] += 1
 
-    def on_result(self, res: _ChunkResult) -> None:
+    def on_result(self, res: ChunkResult) -> None:
         self.summary.accepted += res.accepted
         self.summary.blank_lines += res.blank
         self.dates |= res.dates

@@ -837,7 +837,7 @@ class Ingestor:
 
     def _write_quarantine(self, recs: list[tuple[int, bytes, Rejection]]) -> None:
         """Quarantine rejected input; a full disk is a 503 (nothing of the batch stored)."""
-        from ingestion.loader import write_quarantine
+        from ingestion.quarantine import write_quarantine
 
         try:
             write_quarantine(recs, "http", self.settings.data_dir, redactor=self.redactor)

@@ -19,10 +19,10 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-import ingestion.loader as loader
+import ingestion.chunks as chunks
+from ingestion.chunks import ChunkJob, finish_load, process_chunk
 from ingestion.contract import ValidationConfig, check_line, to_us
 from ingestion.lake import Lake
-from ingestion.loader import _ChunkJob, _process_chunk, finish_load
 from ingestion.redaction import DEFAULT_REDACTOR
 from tests.ingestion.test_loader_fast_path import NOW, generated_lines
 
@@ -102,11 +102,11 @@ def has_money(line: bytes) -> bool:
 def run_chunk(lines: list[bytes], data_dir: Path) -> tuple[dict[int, Any], list[tuple]]:
     Lake(data_dir).ensure()
     blob = b"".join(line + b"\n" for line in lines)
-    job = _ChunkJob(
+    job = ChunkJob(
         str(data_dir), "Ltest", 1, "src.jsonl", 1, blob, NOW, to_us(NOW),
         ValidationConfig(), DEFAULT_REDACTOR,
     )  # fmt: skip
-    res = _process_chunk(job)
+    res = process_chunk(job)
     files = finish_load(job.load_id)
     rejected = {n: rej for n, _raw, rej in res.rejected}
     rows: list[tuple] = []
@@ -134,17 +134,17 @@ def test_fast_path_and_full_check_agree_on_any_json_form(
     lines: list[bytes], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     calls: list[bytes] = []
-    real_check_line = loader.check_line
+    real_check_line = chunks.check_line
 
     def counting(raw: bytes, *args: Any) -> Any:
         calls.append(raw)
         return real_check_line(raw, *args)
 
     with monkeypatch.context() as m:
-        m.setattr(loader, "check_line", counting)
+        m.setattr(chunks, "check_line", counting)
         fast = run_chunk(lines, tmp_path / "fast")
     with monkeypatch.context() as m:
-        m.setattr(loader, "fast_stamps", lambda *a: None)  # every line takes the full check
+        m.setattr(chunks, "fast_stamps", lambda *a: None)  # every line takes the full check
         full = run_chunk(lines, tmp_path / "full")
     assert fast[0] == full[0]  # same rejections, reasons and paths
     assert fast[1] == full[1]  # same rows, column by column

@@ -270,11 +270,11 @@ def test_workers_of_a_process_that_used_duckdb_do_not_hang(tmp_path: Path) -> No
 
 
 def test_a_file_rewritten_under_a_worker_is_refused(tmp_path: Path) -> None:
-    from ingestion.loader import _ChunkJob
+    from ingestion.chunks import ChunkJob
 
     f = write(tmp_path / "a.jsonl", events(3))
     n = len(f.read_bytes())
-    job = _ChunkJob("", "L", 1, "a", 1, None, None, 0, None, None, str(f), 0, n, 3)  # type: ignore[arg-type]
+    job = ChunkJob("", "L", 1, "a", 1, None, None, 0, None, None, str(f), 0, n, 3)  # type: ignore[arg-type]
     assert job.read_lines()[0] == f.read_bytes()
     f.write_bytes(f.read_bytes()[:-5] + b"\n\n\n\n\n")
     with pytest.raises(LoadError, match="changed while it was being loaded"):

@@ -18,6 +18,7 @@ import duckdb
 import orjson
 import pytest
 
+from ingestion.chunks import ChunkJob, finish_load, process_chunk
 from ingestion.contract import (
     Rejection,
     ValidationConfig,
@@ -29,7 +30,7 @@ from ingestion.contract import (
 )
 from ingestion.generator import GeneratorConfig, generate_lines
 from ingestion.lake import Lake
-from ingestion.loader import _ChunkJob, _process_chunk, finish_load, load_paths
+from ingestion.loader import load_paths
 from ingestion.redaction import DEFAULT_REDACTOR
 from tests.conftest import make_event
 
@@ -122,11 +123,11 @@ def verdicts_of_loader(lines: list[bytes], data_dir: Path) -> tuple[dict[int, An
     """Run the hot loop on one chunk; (rejections by line, lake rows by line)."""
     Lake(data_dir).ensure()
     blob = b"".join(line + b"\n" for line in lines)
-    job = _ChunkJob(
+    job = ChunkJob(
         str(data_dir), "Ltest", 1, "src.jsonl", 1, blob, NOW, to_us(NOW),
         ValidationConfig(), DEFAULT_REDACTOR,
     )  # fmt: skip
-    res = _process_chunk(job)
+    res = process_chunk(job)
     files = finish_load(job.load_id)
     rejected = {line_no: rej for line_no, _raw, rej in res.rejected}
     rows = []
