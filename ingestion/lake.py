@@ -418,7 +418,7 @@ class Lake:
             fh.flush()
             os.fsync(fh.fileno())
         os.replace(tmp, dest)
-        _fsync_dir(dest.parent)
+        fsync_dir(dest.parent)
 
     def commit(
         self,
@@ -475,7 +475,7 @@ def publish(pending: list[Path]) -> None:
         os.replace(p, p.with_name(p.name.removesuffix(PENDING)))
         dirs.add(p.parent)
     for d in dirs:
-        _fsync_dir(d)
+        fsync_dir(d)
 
 
 def disk_error(exc: Exception) -> OSError:
@@ -495,7 +495,7 @@ def _fsync_file(path: Path) -> None:
         os.close(fd)
 
 
-def _fsync_dir(path: Path) -> None:
+def fsync_dir(path: Path) -> None:
     fd = os.open(path, os.O_RDONLY)
     try:
         os.fsync(fd)
@@ -508,4 +508,4 @@ def fsync_and_rename(tmp: Path, dest: Path) -> None:
     folder. `tmp` must sit in dest's folder under a name no reader's glob matches."""
     _fsync_file(tmp)
     os.replace(tmp, dest)
-    _fsync_dir(dest.parent)
+    fsync_dir(dest.parent)

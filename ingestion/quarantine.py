@@ -18,7 +18,7 @@ from typing import Any, BinaryIO
 import orjson
 
 from ingestion.contract import EVENT_TOO_LARGE, Rejection
-from ingestion.lake import Lake, new_load_id
+from ingestion.lake import Lake, fsync_dir, new_load_id
 from ingestion.redaction import DEFAULT_REDACTOR, Redactor, unescape_lossy
 from ingestion.settings import data_dir as default_data_dir
 
@@ -118,9 +118,5 @@ def write_quarantine(
                 q.fh.close()
         q.tmp.unlink(missing_ok=True)
         raise
-    fd = os.open(lake.quarantine_dir, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
+    fsync_dir(lake.quarantine_dir)
     return path
