@@ -24,7 +24,7 @@ fmt: $(STAMP)
 	$(VENV)/bin/ruff check --fix . && $(VENV)/bin/ruff format .
 
 demo: $(STAMP)
-	$(PY) -m ingestion.demo
+	$(PY) -m orchestration.demo
 
 bench: $(STAMP)
 	$(PY) -m tests.bench

@@ -18,10 +18,10 @@ from dagster_dbt import DbtCliResource
 from pydantic import Field
 
 from ingestion.settings import data_dir as default_data_dir
-from ingestion.warehouse import build_db_path, build_lock, publish
 from orchestration.alerts.delivery import SLACK_URL_ENV, WEBHOOK_URL_ENV
 from orchestration.alerts.outbox import Outbox
 from orchestration.project import dbt_executable, dbt_project
+from orchestration.warehouse.build import build_db_path, build_lock, publish
 
 
 class WarehouseResource(dg.ConfigurableResource):

@@ -11,7 +11,9 @@ from typing import Any
 import dagster as dg
 from dagster_dbt import DagsterDbtTranslator, DbtCliResource, DbtProject, dbt_assets
 
-from ingestion.warehouse import (
+from orchestration.project import dbt_project, ensure_manifest
+from orchestration.resources import WarehouseResource
+from orchestration.warehouse.build import (
     forget_seeds,
     needs_full_refresh,
     record_layout,
@@ -19,8 +21,6 @@ from ingestion.warehouse import (
     seed_args,
     skips_seeds,
 )
-from orchestration.project import dbt_project, ensure_manifest
-from orchestration.resources import WarehouseResource
 
 # dbt sources -> the Dagster assets that produce them, so the lineage runs end to end:
 # landing files -> lake_events -> stg_lake__* -> marts, the budgets file -> budgets_reference

@@ -7,8 +7,8 @@ import dagster as dg
 import pyarrow.parquet as pq
 
 from ingestion.budgets import budgets_file
-from ingestion.warehouse import BuildError, refresh_reference
 from orchestration.resources import WarehouseResource
+from orchestration.warehouse.build import BuildError, refresh_reference
 
 
 @dg.asset(

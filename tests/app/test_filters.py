@@ -11,8 +11,8 @@ import pytest
 
 from app import ui
 from app.filters import Filters, cascade_options, window
-from ingestion.cli import build_parser
-from ingestion.dashboard import APP, streamlit_command
+from orchestration.cli import build_parser
+from orchestration.dashboard import APP, streamlit_command
 
 NOW = datetime(2026, 11, 25, 10, 17, tzinfo=UTC)
 

@@ -20,7 +20,6 @@ import orjson
 import pytest
 
 from ingestion.loader import load_paths
-from ingestion.warehouse import build
 from orchestration.alerts.outbox import Outbox
 from orchestration.alerts.readers import read_budget_periods
 from orchestration.alerts.rules import (
@@ -30,6 +29,7 @@ from orchestration.alerts.rules import (
     events_jsonl,
     threshold_alerts,
 )
+from orchestration.warehouse.build import build
 from tests.warehouse.fixtures import make_run
 
 pytestmark = pytest.mark.slow

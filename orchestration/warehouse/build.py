@@ -24,9 +24,9 @@ Before dbt runs, `refresh_reference` writes the runtime reference data dbt reads
 (the budgets file, validated, as `reference/budgets.parquet`); a refused budgets file stops
 the build there, naming its lines and fields, and publishes nothing.
 
-dbt runs in a subprocess (`ingestion/dbt_main.py`): each build gets its own environment
-(`AGENTOPS_DATA_DIR`), and dbt-duckdb, which keeps its connection open for the life of the
-process, releases the build database when the subprocess ends. Builds of one data directory
+dbt runs in a subprocess (`dbt_main.py` beside this module): each build gets its own
+environment (`AGENTOPS_DATA_DIR`), and dbt-duckdb, which keeps its connection open for the life
+of the process, releases the build database when the subprocess ends. Builds of one data directory
 are serialized by a lock file.
 """
 
@@ -205,7 +205,7 @@ def dbt_command(
     args = [
         sys.executable,
         "-m",
-        "ingestion.dbt_main",
+        "orchestration.warehouse.dbt_main",
         command,
         "--project-dir",
         str(DBT_PROJECT_DIR),

@@ -18,7 +18,7 @@ from pathlib import Path
 
 from ingestion.settings import PROJECT_ROOT, data_dir
 
-CLI = [sys.executable, "-m", "ingestion.cli"]
+CLI = [sys.executable, "-m", "orchestration.cli"]
 
 
 def _run(step: str, args: list[str], capture: bool = False) -> str:
