@@ -12,18 +12,13 @@ from pathlib import Path
 import dagster as dg
 
 from orchestration.alerts.delivery import Router
+from orchestration.alerts.keys import short_hash
 from orchestration.alerts.readers import (
+    budgets_as_of,
     read_budget_periods,
     read_workflow_health,
-    warehouse_as_of,
 )
-from orchestration.alerts.rules import (
-    Alert,
-    forecast_alerts,
-    reliability_alerts,
-    short_hash,
-    threshold_alerts,
-)
+from orchestration.alerts.rules import Alert, forecast_alerts, reliability_alerts, threshold_alerts
 from orchestration.jobs import alerts_job, warehouse_job
 from orchestration.resources import SlackResource, WarehouseResource, WebhookResource
 from orchestration.settings import Settings
@@ -139,7 +134,7 @@ def evaluate_alerts(warehouse: WarehouseResource, settings: Settings) -> list[Al
     """Every alert the published warehouse calls for, already known ones included."""
     with warehouse.read_only() as con:
         periods = read_budget_periods(con)
-        as_of = warehouse_as_of(con, datetime.now(UTC))
+        as_of = budgets_as_of(periods, datetime.now(UTC))
         health = read_workflow_health(con, as_of)
     return [
         *threshold_alerts(periods, ()),

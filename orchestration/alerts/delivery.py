@@ -18,7 +18,6 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from email.utils import parsedate_to_datetime
 from http.client import RemoteDisconnected
 from pathlib import Path
 from typing import Any
@@ -35,6 +34,8 @@ from slack_sdk.http_retry import (
 from slack_sdk.http_retry.builtin_handlers import ServerErrorRetryHandler
 from slack_sdk.webhook import WebhookClient
 
+from ingestion.retry_after import parse_retry_after
+from orchestration.alerts.keys import short_hash
 from orchestration.alerts.outbox import Outbox
 from orchestration.alerts.rules import (
     Alert,
@@ -43,7 +44,6 @@ from orchestration.alerts.rules import (
     events_jsonl,
     json_payload,
     plan_messages,
-    short_hash,
     slack_payload,
 )
 from orchestration.settings import Settings
@@ -93,21 +93,6 @@ def route_for(destination: str, slack_url: str | None, webhook_url: str | None) 
 
 
 # --- sending ------------------------------------------------------------------------------
-
-
-def parse_retry_after(value: str | None) -> float | None:
-    """Seconds from a Retry-After header (delta-seconds or an HTTP date)."""
-    if value is None:
-        return None
-    value = value.strip()
-    try:
-        return max(0.0, float(value))
-    except ValueError:
-        pass
-    try:
-        return max(0.0, parsedate_to_datetime(value).timestamp() - time.time())
-    except (TypeError, ValueError):
-        return None
 
 
 def _header(response: HttpResponse | None, name: str) -> str | None:

@@ -28,7 +28,7 @@ from pathlib import Path
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from ingestion.lake import fsync_and_rename
+from ingestion.fsync import fsync_and_rename
 from orchestration.alerts.rules import Alert
 
 PENDING, SENDING, SENT, FAILED = "pending", "sending", "sent", "failed"

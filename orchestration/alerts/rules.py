@@ -17,7 +17,6 @@ ones, so every dedupe key names the tenant (`budget_alert_key`, `emitted_alert_k
 
 from __future__ import annotations
 
-import hashlib
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -26,6 +25,16 @@ from typing import Any
 from urllib.parse import urlencode
 
 import orjson
+
+from orchestration.alerts.keys import (
+    budget_alert_key,
+    emitted_alert_key,
+    forecast_alert_id,
+    iso_utc,
+    reliability_alert_id,
+    short_hash,
+    threshold_text,
+)
 
 BUDGET_THRESHOLD = "budget_threshold"
 BUDGET_FORECAST = "budget_forecast"
@@ -131,56 +140,11 @@ class Alert:
         )
 
 
-# --- keys ---------------------------------------------------------------------------------
-
-
-def iso_utc(ts: datetime) -> str:
-    """`2026-11-25T00:00:00Z`: the timestamp format of dedupe keys and events."""
-    if ts.tzinfo is None:
-        raise ValueError(f"{ts!r} has no time zone; pass UTC timestamps")
-    return ts.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
-
-
-def _threshold_text(threshold: float) -> str:
-    # As dbt's macro: whole numbers without a decimal point.
-    return str(int(threshold)) if float(threshold).is_integer() else repr(float(threshold))
-
-
-def _key_tenant(tenant_id: str) -> str:
-    # As dbt's `alert_key_tenant`: the tenant part ends at the first ':' of a key.
-    return tenant_id.replace("%", "%25").replace(":", "%3A")
-
-
-def budget_alert_key(
-    tenant_id: str, budget_id: str, period_start: datetime, threshold: float
-) -> str:
-    """The dedupe key of a threshold alert; equals dbt's `budget_alert_dedupe_key`."""
-    return (
-        f"budget:{_key_tenant(tenant_id)}:{budget_id}:{iso_utc(period_start)}:"
-        f"{_threshold_text(threshold)}"
-    )
-
-
-def forecast_alert_id(budget_id: str, period_start: datetime) -> str:
-    return f"forecast:{budget_id}:{iso_utc(period_start)}"
-
-
-def reliability_alert_id(tenant_id: str, workflow_id: str, hour_start: datetime) -> str:
-    return f"reliability:{tenant_id}:{workflow_id}:{iso_utc(hour_start)}"
-
-
-def emitted_alert_key(tenant_id: str, alert_id: str) -> str:
-    """The dedupe key fct_alerts gives an `alert.emitted` event of a tenant; equals dbt's
-    `emitted_alert_dedupe_key`: `alert:<tenant_id>:<alert_id>`."""
-    return f"alert:{_key_tenant(tenant_id)}:{alert_id}"
+# --- time ---------------------------------------------------------------------------------
 
 
 def hour_start(ts: datetime) -> datetime:
     return ts.astimezone(UTC).replace(minute=0, second=0, microsecond=0)
-
-
-def short_hash(text: str, nbytes: int = 8) -> str:
-    return hashlib.blake2b(text.encode(), digest_size=nbytes).hexdigest()
 
 
 # --- which alerts are new -----------------------------------------------------------------
@@ -370,7 +334,7 @@ def _period_text(facts: Mapping[str, Any]) -> str:
 def alert_title(alert: Alert) -> str:
     f = alert.facts
     if alert.alert_type == BUDGET_THRESHOLD:
-        return f"Budget {f['budget_id']} crossed {_threshold_text(alert.threshold)}% of its limit"
+        return f"Budget {f['budget_id']} crossed {threshold_text(alert.threshold)}% of its limit"
     if alert.alert_type == BUDGET_FORECAST:
         return f"Budget {f['budget_id']} is on track to exceed its limit"
     return (

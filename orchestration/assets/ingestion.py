@@ -7,9 +7,9 @@ import dagster as dg
 
 from ingestion.loader import LoadSummary, expand_paths, load_paths
 from ingestion.redaction import Redactor
+from ingestion.wal import flush_wal
 from orchestration.resources import WarehouseResource
 from orchestration.settings import Settings
-from orchestration.wal import flush_wal
 
 
 @dg.asset(

@@ -49,6 +49,7 @@ from pathlib import Path
 from typing import Any
 
 from ingestion.budgets import BudgetsFileError, write_budgets_reference
+from ingestion.fsync import fsync_and_rename
 from ingestion.settings import DBT_PROJECT_DIR, warehouse_path
 from ingestion.settings import data_dir as default_data_dir
 
@@ -261,17 +262,10 @@ def publish(build_path: Path, dest: Path) -> None:
     try:
         with open(build_path, "rb") as src, open(tmp, "wb") as dst:
             shutil.copyfileobj(src, dst, _COPY_CHUNK)
-            dst.flush()
-            os.fsync(dst.fileno())
-        os.replace(tmp, dest)
+        fsync_and_rename(tmp, dest)
     except BaseException:
         tmp.unlink(missing_ok=True)
         raise
-    fd = os.open(dest.parent, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
 
 
 def _invoke(base: Path, cmd: list[str]) -> tuple[subprocess.CompletedProcess, float]:

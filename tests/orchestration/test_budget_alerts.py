@@ -19,8 +19,8 @@ import orjson
 import pytest
 
 from ingestion.contract import ValidEvent, check_line
+from orchestration.alerts.keys import budget_alert_key
 from orchestration.alerts.outbox import Outbox
-from orchestration.alerts.rules import budget_alert_key
 from orchestration.jobs import alerts_job
 from orchestration.resources import SlackResource, WarehouseResource, WebhookResource
 from orchestration.sensors import NOTHING_TO_DO, budget_threshold_sensor

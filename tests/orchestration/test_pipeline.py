@@ -17,8 +17,9 @@ import duckdb
 import pytest
 
 from ingestion.generator import GeneratorConfig, generate_lines, write_jsonl
+from orchestration.alerts.keys import budget_alert_key
 from orchestration.alerts.readers import read_budget_periods
-from orchestration.alerts.rules import budget_alert_key, threshold_alerts
+from orchestration.alerts.rules import threshold_alerts
 from orchestration.assets import (
     budgets_reference,
     lake_events,
