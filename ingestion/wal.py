@@ -455,6 +455,26 @@ class WalFlush:
         return text + (f"; errors: {'; '.join(self.errors)}" if self.errors else "")
 
 
+def _writer_alive(segment: Path) -> bool:
+    """Whether the process that wrote `segment` (`<time>-<pid>-<seq>.jsonl`) still runs."""
+    parts = segment.stem.split("-")
+    if len(parts) != 3 or not parts[1].isdigit():
+        return False
+    try:
+        os.kill(int(parts[1]), 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # alive, another user's
+        return True
+    return True
+
+
+def orphaned_segments(wal_dir: Path) -> list[Path]:
+    """Segments whose server is gone: what `flush_wal` would load. Tells by the process id in
+    the name, without touching the lock a starting server is about to take."""
+    return [p for p in segments(wal_dir) if not _writer_alive(p)]
+
+
 def _ends_with_newline(path: Path) -> bool:
     with open(path, "rb") as fh:
         fh.seek(0, os.SEEK_END)

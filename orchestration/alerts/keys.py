@@ -53,5 +53,10 @@ def emitted_alert_key(tenant_id: str, alert_id: str) -> str:
     return f"alert:{_key_tenant(tenant_id)}:{alert_id}"
 
 
+def run_failure_alert_key(run_id: str) -> str:
+    """The dedupe key of a failed pipeline run's alert (Dagster run ids are unique)."""
+    return f"run_failure:{run_id}"
+
+
 def short_hash(text: str, nbytes: int = 8) -> str:
     return hashlib.blake2b(text.encode(), digest_size=nbytes).hexdigest()

@@ -1,4 +1,5 @@
-"""Reading what the alerts need from the published warehouse (a read-only DuckDB connection).
+"""Reading what the alerts need from the published warehouse (a read-only DuckDB connection),
+and which alerts it calls for.
 
 The query results become the plain rows of `rules.py`; resolving which workspace and project
 a budget's scope belongs to within its tenant is a pure function over the usage dimensions,
@@ -10,11 +11,23 @@ from __future__ import annotations
 from collections.abc import Iterable
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
+from typing import TYPE_CHECKING
 
 import duckdb
 
 from ingestion.budget_status import read_budget_status
-from orchestration.alerts.rules import ALL, BudgetPeriod, WorkflowHealth
+from orchestration.alerts.rules import (
+    ALL,
+    Alert,
+    BudgetPeriod,
+    WorkflowHealth,
+    forecast_alerts,
+    reliability_alerts,
+    threshold_alerts,
+)
+
+if TYPE_CHECKING:  # the resources import the alerts package
+    from orchestration.resources import AlertsResource
 
 Dims = tuple[str, str, str, str]  # tenant_id, workspace_id, project_id, agent_id
 
@@ -139,4 +152,23 @@ def read_workflow_health(con: duckdb.DuckDBPyConnection, as_of: datetime) -> lis
             as_of=as_of,
         )  # fmt: skip
         for t, w, p, wf, n, f in rows
+    ]
+
+
+def alerts_called_for(
+    con: duckdb.DuckDBPyConnection, alerts: AlertsResource, now: datetime
+) -> list[Alert]:
+    """Every alert the published warehouse calls for, already known ones included."""
+    periods = read_budget_periods(con)
+    health = read_workflow_health(con, budgets_as_of(periods, now))
+    return [
+        *threshold_alerts(periods, ()),
+        *forecast_alerts(periods, (), alerts.forecast_min_elapsed),
+        *reliability_alerts(
+            health,
+            (),
+            failure_rate=alerts.reliability_failure_rate,
+            min_runs=alerts.reliability_min_runs,
+            destination=alerts.reliability_destination,
+        ),
     ]

@@ -10,6 +10,9 @@ rows they read, the keys the outbox already holds and the time. Three kinds of a
   threshold is crossed yet ("on track to exceed"); once per budget period.
 - `workflow_failure_rate`: the failed share of a workflow's runs that ended in the last hour
   is above a level, with a minimum number of runs; once per workflow and clock hour.
+- `pipeline_run_failure`: a Dagster run of this pipeline failed; once per run. It is about the
+  pipeline, not a tenant's agents: it adds no events to the stream (fct_alerts lists it from
+  the outbox).
 
 Budget and alert ids are chosen by whoever defines them, and two tenants may pick the same
 ones, so every dedupe key names the tenant (`budget_alert_key`, `emitted_alert_key`).
@@ -32,6 +35,7 @@ from orchestration.alerts.keys import (
     forecast_alert_id,
     iso_utc,
     reliability_alert_id,
+    run_failure_alert_key,
     short_hash,
     threshold_text,
 )
@@ -39,12 +43,15 @@ from orchestration.alerts.keys import (
 BUDGET_THRESHOLD = "budget_threshold"
 BUDGET_FORECAST = "budget_forecast"
 WORKFLOW_FAILURE_RATE = "workflow_failure_rate"
+PIPELINE_RUN_FAILURE = "pipeline_run_failure"
 
 # Who the alert events belong to when a budget covers more than one workspace or project.
 ALL = "*"
 ALERTS_AGENT_ID = "agentops-alerts"
 # Slack allows 50 blocks per message; a digest lists at most this many alerts in full.
 MAX_DIGEST_SECTIONS = 40
+# Slack cuts a section's text at 3000 characters; a run's error is cut well before.
+MAX_ERROR_CHARS = 1500
 
 
 @dataclass(frozen=True)
@@ -282,6 +289,27 @@ def reliability_alerts(
     return out
 
 
+def run_failure_alert(
+    run_id: str, job_name: str, error: str, failed_at: datetime, destination: str
+) -> Alert:
+    """The alert of one failed pipeline run."""
+    key = run_failure_alert_key(run_id)
+    return Alert(
+        dedupe_key=key,
+        alert_id=key,
+        alert_type=PIPELINE_RUN_FAILURE,
+        destination=destination,
+        threshold=0.0,
+        current_value=0.0,
+        facts={
+            "run_id": run_id,
+            "job_name": job_name,
+            "error": error[:MAX_ERROR_CHARS],
+            "failed_at": iso_utc(failed_at),
+        },
+    )
+
+
 # --- grouping and messages ----------------------------------------------------------------
 
 
@@ -337,6 +365,8 @@ def alert_title(alert: Alert) -> str:
         return f"Budget {f['budget_id']} crossed {threshold_text(alert.threshold)}% of its limit"
     if alert.alert_type == BUDGET_FORECAST:
         return f"Budget {f['budget_id']} is on track to exceed its limit"
+    if alert.alert_type == PIPELINE_RUN_FAILURE:
+        return f"Pipeline run {f['run_id']} of {f['job_name']} failed"
     return (
         f"Workflow {f['workflow_id']} ({f['tenant'][0]}): "
         f"{_pct(alert.current_value)} of runs failed in the last hour"
@@ -361,6 +391,8 @@ def alert_text(alert: Alert, budgets_url: str) -> str:
             f"<{budget_link(budgets_url, f['budget_id'])}|Open the budget in the dashboard>",
         ]
         return "\n".join(lines)
+    if alert.alert_type == PIPELINE_RUN_FAILURE:
+        return f"*{alert_title(alert)}* at {f['failed_at']}\n```{f['error']}```"
     return "\n".join(
         [
             f"*{alert_title(alert)}*",
@@ -473,6 +505,8 @@ def alert_events(alert: Alert, detected_at: datetime, sent_at: datetime) -> list
     """
     out: list[dict[str, Any]] = []
     f = alert.facts
+    if alert.alert_type == PIPELINE_RUN_FAILURE:
+        return out
     if alert.alert_type == BUDGET_THRESHOLD:
         hit = _envelope(alert, "budget.threshold_hit", min(detected_at, sent_at))
         hit["budget"] = {
