@@ -29,9 +29,11 @@ demo: $(STAMP)
 bench: $(STAMP)
 	$(PY) -m tests.bench
 
+# The venv's scripts first on PATH: `dagster dev` parses the dbt project with the `dbt` there.
 dagster: $(STAMP)
 	mkdir -p $(AGENTOPS_DATA_DIR)/dagster
-	DAGSTER_HOME=$(AGENTOPS_DATA_DIR)/dagster $(VENV)/bin/dagster dev -m orchestration.definitions
+	PATH="$(CURDIR)/$(VENV)/bin:$$PATH" DAGSTER_HOME=$(AGENTOPS_DATA_DIR)/dagster \
+		$(VENV)/bin/dagster dev -m orchestration.definitions
 
 dashboard: $(STAMP)
 	$(VENV)/bin/agentops-wh dashboard
