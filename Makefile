@@ -24,14 +24,16 @@ fmt: $(STAMP)
 	$(VENV)/bin/ruff check --fix . && $(VENV)/bin/ruff format .
 
 demo: $(STAMP)
-	$(PY) -m ingestion.demo
+	$(PY) -m orchestration.demo
 
 bench: $(STAMP)
 	$(PY) -m tests.bench
 
+# The venv's scripts first on PATH: `dagster dev` parses the dbt project with the `dbt` there.
 dagster: $(STAMP)
 	mkdir -p $(AGENTOPS_DATA_DIR)/dagster
-	DAGSTER_HOME=$(AGENTOPS_DATA_DIR)/dagster $(VENV)/bin/dagster dev -m orchestration.definitions
+	PATH="$(CURDIR)/$(VENV)/bin:$$PATH" DAGSTER_HOME=$(AGENTOPS_DATA_DIR)/dagster \
+		$(VENV)/bin/dagster dev -m orchestration.definitions
 
 dashboard: $(STAMP)
 	$(VENV)/bin/agentops-wh dashboard

@@ -1,5 +1,5 @@
-"""Ingestion: JSONL and HTTP in, a validated Parquet lake and a quarantine out.
+"""Ingestion: JSONL files and HTTP in, a validated Parquet lake and a quarantine out.
 
-Also home of the helpers that more than one folder needs (the data directory, the price book
-export, building and publishing the warehouse), since every other folder may read from here.
+Also the producers' client and the synthetic data generator. Nothing here imports
+`orchestration` or `app`: they read from here, never the other way round.
 """

@@ -25,7 +25,7 @@ from pathlib import Path
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from ingestion.lake import fsync_and_rename
+from ingestion.fsync import fsync_and_rename
 from ingestion.settings import PROJECT_ROOT
 
 BUDGETS_FILE_ENV = "AGENTOPS_BUDGETS_FILE"

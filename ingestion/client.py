@@ -26,13 +26,13 @@ import threading
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
-from email.utils import parsedate_to_datetime
 from pathlib import Path
 from typing import Any
 
 import httpx
 import orjson
+
+from ingestion.retry_after import parse_retry_after
 
 log = logging.getLogger("agentops.client")
 
@@ -200,7 +200,8 @@ class AgentOpsClient:
                         f"the loader refused the batch ({status}): {resp.text[:300]}; it is "
                         f"kept in {self.spool} and sent again by the next flush"
                     )
-                wait = max(self._backoff(attempt), _retry_after(resp.headers.get("Retry-After")))
+                retry_after = parse_retry_after(resp.headers.get("Retry-After")) or 0.0
+                wait = max(self._backoff(attempt), retry_after)
                 reason = f"HTTP {status}"
             if attempt == self.max_retries or (
                 time.monotonic() - started + wait > self.max_retry_seconds
@@ -313,20 +314,3 @@ def _rewrite(path: Path, lines: list[bytes]) -> None:
         fh.flush()
         os.fsync(fh.fileno())
     os.replace(tmp, path)
-
-
-def _retry_after(value: str | None) -> float:
-    """Seconds from a Retry-After header (delta-seconds or an HTTP date); 0 if absent."""
-    if not value:
-        return 0.0
-    try:
-        return max(0.0, float(value))
-    except ValueError:
-        pass
-    try:
-        when = parsedate_to_datetime(value)
-    except (TypeError, ValueError):
-        return 0.0
-    if when.tzinfo is None:
-        when = when.replace(tzinfo=UTC)
-    return max(0.0, (when - datetime.now(UTC)).total_seconds())

@@ -41,7 +41,6 @@ from collections import deque
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import asdict, dataclass, field, fields
 from datetime import UTC, datetime, timedelta
-from email.utils import parsedate_to_datetime
 from math import exp
 from pathlib import Path
 from random import Random
@@ -63,6 +62,7 @@ from ingestion.contract import (
     TOTAL_TOKENS_MISMATCH,
     UNKNOWN_FIELD,
 )
+from ingestion.retry_after import parse_retry_after
 
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 _DAY_MS = 86_400_000
@@ -1221,23 +1221,6 @@ def write_jsonl(
     return summary
 
 
-def _retry_after(value: str | None, fallback: float) -> float:
-    """Seconds to wait from a Retry-After header (delta-seconds or an HTTP date)."""
-    if not value:
-        return fallback
-    try:
-        return max(0.0, float(value))
-    except ValueError:
-        pass
-    try:
-        when = parsedate_to_datetime(value)
-    except (TypeError, ValueError):
-        return fallback
-    if when.tzinfo is None:
-        when = when.replace(tzinfo=UTC)
-    return max(0.0, (when - datetime.now(UTC)).total_seconds())
-
-
 def post_ndjson(
     lines: Iterable[tuple[bytes, str]],
     url: str,
@@ -1279,7 +1262,8 @@ def post_ndjson(
                 sleep(backoff)
                 continue
             if resp.status_code in (429, 503) and attempt < max_retries:
-                sleep(min(max_wait, _retry_after(resp.headers.get("Retry-After"), backoff)))
+                wait = parse_retry_after(resp.headers.get("Retry-After"))
+                sleep(min(max_wait, backoff if wait is None else wait))
                 continue
             if resp.status_code >= 300:
                 raise GeneratorError(

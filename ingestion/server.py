@@ -47,6 +47,7 @@ from fastapi import FastAPI, Query, Request
 from fastapi.responses import PlainTextResponse, Response
 from starlette.concurrency import run_in_threadpool
 
+from ingestion.budget_status import BUDGET_STATUS, read_budget_status
 from ingestion.contract import (
     DEFAULT_MAX_EVENT_BYTES,
     DEFAULT_MAX_FUTURE_SKEW,
@@ -512,9 +513,10 @@ class BudgetReader:
     """
 
     COLUMNS = (
-        "budget_id, tenant_id, scope, scope_id, period, period_start, period_end, as_of, "
-        "limit_usd, spend_usd, pct_used, is_over_limit, forecast_usd, enforcement"
-    )
+        "budget_id", "tenant_id", "scope", "scope_id", "period", "period_start", "period_end",
+        "as_of", "limit_usd", "spend_usd", "pct_used", "is_over_limit", "forecast_usd",
+        "enforcement",
+    )  # fmt: skip
 
     def __init__(self, path: Path):
         self.path = path
@@ -548,16 +550,12 @@ class BudgetReader:
                 headers={"Retry-After": "2"},
             ) from None
         try:
-            cur = con.execute(
-                f"SELECT {self.COLUMNS} FROM marts.budget_status WHERE period_kind = 'current'"
-                " ORDER BY tenant_id, budget_id"
-            )
-            names = [d[0] for d in cur.description]
-            return [dict(zip(names, row, strict=True)) for row in cur.fetchall()], None
-        except duckdb.CatalogException:
-            return [], "the published warehouse has no marts.budget_status yet"
+            rows = read_budget_status(con, self.COLUMNS, period_kind="current")
         finally:
             con.close()
+        if rows is None:
+            return [], f"the published warehouse has no {BUDGET_STATUS} yet"
+        return rows, None
 
 
 def _jsonable(value: Any) -> Any:

@@ -9,9 +9,10 @@ them. The loader's manifest is keyed by content hash, so a crash between the loa
 delete makes the next flush of that segment a no-op; a crash mid-append leaves at most an
 unacknowledged torn last line, which `open()` cuts off before anything reads the segment.
 
-Segment files are named `<UTC time>-<seq>.jsonl` (creation order = name order) and only
-finished lines ever reach them, so `orchestration/wal.py` can also load segments a dead
-server left behind. One server owns a WAL directory at a time (`flock` on `wal/.lock`).
+Segment files are named `<UTC time>-<pid>-<seq>.jsonl` (creation order = name order) and
+only finished lines ever reach them, so `flush_wal` can also load segments a stopped server
+left behind (Dagster's `lake_events` asset calls it). One process owns a WAL directory at a
+time (`flock` on `wal/.lock`).
 
 The flusher runs `load_paths` in a child process: validation and Parquet encoding there do
 not compete with request handling for the server's GIL.
@@ -39,6 +40,7 @@ from typing import Any, BinaryIO
 import orjson
 
 from ingestion.contract import ValidationConfig
+from ingestion.fsync import fsync_dir
 
 log = logging.getLogger("agentops.wal")
 
@@ -51,12 +53,23 @@ class WalInUse(Exception):
     """Another server process owns this WAL directory."""
 
 
-def _fsync_dir(path: Path) -> None:
-    fd = os.open(path, os.O_RDONLY)
+def _take_ownership(wal_dir: Path) -> BinaryIO | None:
+    """The lock file of `wal_dir`, locked for this process; None while another process (a
+    running server) owns the directory. Closing the file gives ownership back."""
+    fh = open(wal_dir / ".lock", "ab")  # noqa: SIM115 - the caller holds it as long as it owns
     try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
+        fcntl.flock(fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        fh.close()
+        return None
+    return fh
+
+
+def segments(wal_dir: Path) -> list[Path]:
+    """Segment files (`<UTC time>-<pid>-<seq>.jsonl`), oldest first."""
+    if not wal_dir.is_dir():
+        return []
+    return [p for p in sorted(wal_dir.glob("*.jsonl")) if not p.name.startswith(".")]
 
 
 def segment_event_ids(path: Path) -> list[tuple[str, str, str]]:
@@ -97,20 +110,15 @@ class WriteAheadLog:
     def open(self) -> list[Path]:
         """Take ownership of the directory; returns segments a previous server left behind."""
         self.dir.mkdir(parents=True, exist_ok=True)
-        fh = open(self.dir / ".lock", "ab")  # noqa: SIM115 - held for the server's lifetime
-        try:
-            fcntl.flock(fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            fh.close()
+        fh = _take_ownership(self.dir)  # held for the server's lifetime
+        if fh is None:
             raise WalInUse(
                 f"another `agentops-wh serve` is using {self.dir}; stop it, or give this one "
                 "its own AGENTOPS_DATA_DIR"
-            ) from None
+            )
         self._lock_fh = fh
         leftovers: list[Path] = []
-        for p in sorted(self.dir.glob("*.jsonl")):
-            if p.name.startswith("."):
-                continue
+        for p in segments(self.dir):
             size = _cut_torn_tail(p)
             if size == 0:
                 p.unlink()
@@ -151,7 +159,7 @@ class WriteAheadLog:
         stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%S%f")
         path = self.dir / f"{stamp}-{os.getpid()}-{self._seq:06d}.jsonl"
         self._fh = open(path, "xb")  # noqa: SIM115 - closed at rotation
-        _fsync_dir(self.dir)  # the segment's name must survive a crash, not only its bytes
+        fsync_dir(self.dir)  # the segment's name must survive a crash, not only its bytes
         self._path, self._size, self._opened_at = path, 0, time.monotonic()
 
     def _discard_tail(self, size: int) -> None:
@@ -202,7 +210,7 @@ class WriteAheadLog:
         path.unlink(missing_ok=True)
 
     def sync_dir(self) -> None:
-        _fsync_dir(self.dir)
+        fsync_dir(self.dir)
 
     # -- state -------------------------------------------------------------------------------
 
@@ -423,3 +431,90 @@ class Flusher:
         except BrokenProcessPool:
             self._pool = None  # the child died (killed, out of memory): a new one next time
             raise
+
+
+# --- leftovers of a stopped server ----------------------------------------------------------
+
+
+@dataclass
+class WalFlush:
+    """What `flush_wal` did."""
+
+    segments: int = 0  # segments found
+    loaded: int = 0  # segments loaded and deleted
+    accepted: int = 0
+    quarantined: int = 0
+    duplicates: int = 0
+    server_running: bool = False
+    errors: list[str] = field(default_factory=list)
+
+    def describe(self) -> str:
+        if self.server_running:
+            return f"WAL: {self.segments} segment(s) owned by a running HTTP loader; left to it"
+        text = f"WAL: {self.accepted} event(s) from {self.loaded} leftover segment(s)"
+        return text + (f"; errors: {'; '.join(self.errors)}" if self.errors else "")
+
+
+def _writer_alive(segment: Path) -> bool:
+    """Whether the process that wrote `segment` (`<time>-<pid>-<seq>.jsonl`) still runs."""
+    parts = segment.stem.split("-")
+    if len(parts) != 3 or not parts[1].isdigit():
+        return False
+    try:
+        os.kill(int(parts[1]), 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # alive, another user's
+        return True
+    return True
+
+
+def orphaned_segments(wal_dir: Path) -> list[Path]:
+    """Segments whose server is gone: what `flush_wal` would load. Tells by the process id in
+    the name, without touching the lock a starting server is about to take."""
+    return [p for p in segments(wal_dir) if not _writer_alive(p)]
+
+
+def _ends_with_newline(path: Path) -> bool:
+    with open(path, "rb") as fh:
+        fh.seek(0, os.SEEK_END)
+        if fh.tell() == 0:
+            return True
+        fh.seek(-1, os.SEEK_END)
+        return fh.read(1) == b"\n"
+
+
+def flush_wal(data_dir: Path) -> WalFlush:
+    """Load and delete the segments of a WAL no running server owns (idempotent).
+
+    While a server owns the directory this does nothing: the server flushes its own segments.
+    A torn last line is an append no server acknowledged; it is held back (`final=False`) and
+    its segment kept, for the next server start to cut (`WriteAheadLog.open`); the loaded
+    prefix is then a no-op, by the loader's content-hash manifest.
+    """
+    from ingestion.loader import LoadError, load_paths
+
+    wal_dir = Path(data_dir) / "wal"
+    found = segments(wal_dir)
+    result = WalFlush(segments=len(found))
+    if not found:
+        return result
+    owner = _take_ownership(wal_dir)
+    if owner is None:
+        result.server_running = True
+        return result
+    with owner:
+        try:
+            summary = load_paths(found, Path(data_dir), final=False)
+        except LoadError as exc:
+            result.errors.append(str(exc))
+            return result
+        result.accepted = summary.accepted
+        result.quarantined = summary.quarantined
+        result.duplicates = summary.duplicates
+        for p in found:
+            if _ends_with_newline(p):  # wholly in the lake now
+                p.unlink()
+                result.loaded += 1
+        fsync_dir(wal_dir)
+    return result

@@ -1,41 +1,44 @@
-"""The Dagster code location: `dagster dev -m orchestration.definitions` (`make dagster`)."""
+"""The Dagster code location: `dagster dev -m orchestration.definitions` (`make dagster`).
 
-from __future__ import annotations
+Dagster decides when things run: sensors on new landing files, lake commits, published
+budgets and failed runs, and automation conditions on the assets (dbt models and the publish
+rebuild eagerly when anything upstream updates; seeds when their files change; the budgets
+reference on a clock), evaluated by `warehouse_automation_sensor`.
+"""
 
 import dagster as dg
 
-from orchestration.assets import (
-    alert_outbox,
-    budgets_reference,
-    lake_events,
-    published_warehouse,
-    warehouse_dbt_models,
-)
+from orchestration.assets import ASSETS
 from orchestration.jobs import alerts_job, warehouse_job
-from orchestration.resources import (
-    SlackResource,
-    WarehouseResource,
-    WebhookResource,
-    dbt_resource,
+from orchestration.resources import build_resources
+from orchestration.sensors import (
+    budget_threshold_sensor,
+    lake_commits_sensor,
+    landing_files_sensor,
+    run_failure_sensor,
 )
-from orchestration.schedules import warehouse_job_schedule
-from orchestration.sensors import budget_threshold_sensor, landing_files_sensor
+
+AUTOMATION_SENSOR_SECONDS = 10
+
+warehouse_automation_sensor = dg.AutomationConditionSensorDefinition(
+    "warehouse_automation_sensor",
+    target=dg.AssetSelection.all(),
+    default_status=dg.DefaultSensorStatus.RUNNING,
+    minimum_interval_seconds=AUTOMATION_SENSOR_SECONDS,
+    description="Evaluates the assets' automation conditions and requests the runs they call for.",
+)
 
 defs = dg.Definitions(
-    assets=[
-        lake_events,
-        budgets_reference,
-        warehouse_dbt_models,
-        published_warehouse,
-        alert_outbox,
-    ],
+    assets=ASSETS,
     jobs=[warehouse_job, alerts_job],
-    schedules=[warehouse_job_schedule],
-    sensors=[landing_files_sensor, budget_threshold_sensor],
-    resources={
-        "dbt": dbt_resource(),
-        "warehouse": WarehouseResource(),
-        "slack": SlackResource(),
-        "webhook": WebhookResource(),
-    },
+    sensors=[
+        landing_files_sensor,
+        lake_commits_sensor,
+        budget_threshold_sensor,
+        run_failure_sensor,
+        warehouse_automation_sensor,
+    ],
+    resources=build_resources(),
+    # Runs the automation sensor requests too: one process per run, not one per step.
+    executor=dg.in_process_executor,
 )

@@ -42,7 +42,7 @@ def prepare(events: int, directory: Path) -> Path:
     """A data directory with `events` generated events loaded and built (reused if present)."""
     from ingestion.generator import GeneratorConfig, generate_lines, write_jsonl
     from ingestion.loader import load_paths
-    from ingestion.warehouse import build
+    from orchestration.warehouse.build import build
 
     data = directory / "data"
     if (data / "warehouse.duckdb").exists():

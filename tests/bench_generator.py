@@ -27,7 +27,7 @@ def bench_generator(n_events: int, *, gzip_output: bool = False) -> dict:
         cmd = [
             sys.executable,
             "-m",
-            "ingestion.cli",
+            "orchestration.cli",
             "generate",
             "--seed",
             "1",

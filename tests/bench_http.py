@@ -89,7 +89,7 @@ def bench_file_loader(lines: list[bytes], tmp: Path) -> dict:
 def bench_server(lines: list[bytes], tmp: Path, clients: int) -> dict:
     base = tmp / "http-data"
     env = {**os.environ, "AGENTOPS_DATA_DIR": str(base)}
-    cli = [sys.executable, "-m", "ingestion.cli"]
+    cli = [sys.executable, "-m", "orchestration.cli"]
     out = subprocess.run(
         [*cli, "token", "create", "--tenant", _tenant_of(lines[0])],
         env=env,

@@ -25,7 +25,8 @@ ROOT = Path(__file__).resolve().parents[1]
 def generate_file(path: Path, n_events: int, seed: int = 1, days: int = 7) -> Path:
     """A realistic JSONL file of about `n_events` events from the product's generator."""
     cmd = [
-        sys.executable, "-m", "ingestion.cli", "generate", "--seed", str(seed), "--tenants", "5",
+        sys.executable, "-m", "orchestration.cli", "generate", "--seed", str(seed),
+        "--tenants", "5",
         "--start", "2026-10-01T00:00:00Z", "--end", f"2026-10-{1 + days:02d}T00:00:00Z",
         "--events", str(n_events), "--out", str(path),
     ]  # fmt: skip
@@ -174,7 +175,7 @@ def _bench_one(src: Path, shape: str, tmp: str) -> dict:
         + tmp
         + "/duck.parquet' (FORMAT parquet, COMPRESSION zstd)\")"
     )
-    load_cmd = [sys.executable, "-m", "ingestion.cli", "load", "--final", "--json", str(src)]
+    load_cmd = [sys.executable, "-m", "orchestration.cli", "load", "--final", "--json", str(src)]
     duck_runs, load_runs = [], []
     for attempt in range(2):  # alternate, keep the best of two: less noise on a shared box
         duck_runs.append(run_measured([sys.executable, "-c", duck_code], None, False)[0])
@@ -210,7 +211,15 @@ def bench_loader_memory(gigabytes: float = 2.0) -> dict:
         src = generate_file(Path(tmp) / "big.jsonl", n_events)
         size_gb = src.stat().st_size / 1e9
         env = {**os.environ, "AGENTOPS_DATA_DIR": f"{tmp}/data"}
-        load_cmd = [sys.executable, "-m", "ingestion.cli", "load", "--final", "--json", str(src)]
+        load_cmd = [
+            sys.executable,
+            "-m",
+            "orchestration.cli",
+            "load",
+            "--final",
+            "--json",
+            str(src),
+        ]
         secs, peak_mb = run_measured(load_cmd, env)
     result = {"file_gb": round(size_gb, 2), "seconds": round(secs, 1), "peak_rss_mb": peak_mb}
     print(

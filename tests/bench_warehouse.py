@@ -26,7 +26,7 @@ from pathlib import Path
 
 from ingestion.generator import GeneratorConfig, generate_lines, write_jsonl
 from ingestion.loader import load_paths
-from ingestion.warehouse import BuildResult, build, dbt_command
+from orchestration.warehouse.build import BuildResult, build, dbt_command
 
 END = datetime(2026, 11, 20, tzinfo=UTC)
 DAYS = 30

@@ -27,7 +27,7 @@ import pytest
 from genai_prices import Usage
 
 from ingestion.loader import LoadSummary, load_paths
-from ingestion.warehouse import build
+from orchestration.warehouse.build import build
 from tests.ingestion.test_server import ServerProcess, create_token, post
 
 NOW = datetime.now(UTC).replace(microsecond=0)

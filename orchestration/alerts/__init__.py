@@ -1,1 +1,2 @@
-"""Budget, forecast and reliability alerts: rules (pure), the outbox, delivery."""
+"""Alerts: budget, forecast, reliability and failed-run rules (pure), their keys, the outbox,
+the readers of the published warehouse and webhook delivery."""

@@ -7,21 +7,19 @@ A budget's `destination` names where its alerts go:
     webhook[:label]  -> the generic JSON webhook in $AGENTOPS_ALERT_WEBHOOK_URL
     anything else    -> recorded, not delivered here (e.g. email:...): `failed` with the reason
 
-`deliver_pending` is one delivery pass; it is what the `deliver_alerts` op runs.
+`deliver_pending` is one delivery pass; it is what materializing `alert_outbox` runs.
 """
 
 from __future__ import annotations
 
-import os
 import random
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from email.utils import parsedate_to_datetime
 from http.client import RemoteDisconnected
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.error import URLError
 
 from slack_sdk.http_retry import (
@@ -35,6 +33,9 @@ from slack_sdk.http_retry import (
 from slack_sdk.http_retry.builtin_handlers import ServerErrorRetryHandler
 from slack_sdk.webhook import WebhookClient
 
+from ingestion.fsync import fsync_and_rename
+from ingestion.retry_after import parse_retry_after
+from orchestration.alerts.keys import short_hash
 from orchestration.alerts.outbox import Outbox
 from orchestration.alerts.rules import (
     Alert,
@@ -43,10 +44,11 @@ from orchestration.alerts.rules import (
     events_jsonl,
     json_payload,
     plan_messages,
-    short_hash,
     slack_payload,
 )
-from orchestration.settings import Settings
+
+if TYPE_CHECKING:  # the resource imports this module for the variables' names
+    from orchestration.resources import AlertsResource
 
 SLACK_URL_ENV = "SLACK_WEBHOOK_URL"
 WEBHOOK_URL_ENV = "AGENTOPS_ALERT_WEBHOOK_URL"
@@ -93,21 +95,6 @@ def route_for(destination: str, slack_url: str | None, webhook_url: str | None) 
 
 
 # --- sending ------------------------------------------------------------------------------
-
-
-def parse_retry_after(value: str | None) -> float | None:
-    """Seconds from a Retry-After header (delta-seconds or an HTTP date)."""
-    if value is None:
-        return None
-    value = value.strip()
-    try:
-        return max(0.0, float(value))
-    except ValueError:
-        pass
-    try:
-        return max(0.0, parsedate_to_datetime(value).timestamp() - time.time())
-    except (TypeError, ValueError):
-        return None
 
 
 def _header(response: HttpResponse | None, name: str) -> str | None:
@@ -264,7 +251,7 @@ class Router:
 
     slack_url: str | None
     webhook_url: str | None
-    settings: Settings
+    settings: AlertsResource
     senders: dict[str, WebhookSender] = field(default_factory=dict)
 
     def route(self, destination: str) -> Route:
@@ -370,15 +357,15 @@ def write_alert_events(outbox: Outbox, landing_dir: Path) -> tuple[str | None, i
         detected = datetime.fromtimestamp(r.created_at, tz=UTC)
         sent = datetime.fromtimestamp(r.sent_at or r.updated_at, tz=UTC)
         events.extend(alert_events(r.alert, detected, sent))
+    if not events:  # alerts about the pipeline itself: no events of a tenant's agents
+        outbox.mark_events_written(r.dedupe_key for r in rows)
+        return None, 0
     folder = landing_dir / "_alerts"
     folder.mkdir(parents=True, exist_ok=True)
     # Named by the alerts it holds: a rerun for the same alerts rewrites the same file.
     dest = folder / f"alerts-{short_hash(','.join(r.dedupe_key for r in rows))}.jsonl"
     tmp = folder / f".{dest.name}.part"
-    with open(tmp, "wb") as fh:
-        fh.write(events_jsonl(events))
-        fh.flush()
-        os.fsync(fh.fileno())
-    tmp.replace(dest)
+    tmp.write_bytes(events_jsonl(events))
+    fsync_and_rename(tmp, dest)
     outbox.mark_events_written(r.dedupe_key for r in rows)
     return str(dest), len(events)

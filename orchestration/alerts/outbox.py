@@ -28,7 +28,7 @@ from pathlib import Path
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from ingestion.lake import fsync_and_rename
+from ingestion.fsync import fsync_and_rename
 from orchestration.alerts.rules import Alert
 
 PENDING, SENDING, SENT, FAILED = "pending", "sending", "sent", "failed"
@@ -112,14 +112,25 @@ class Outbox:
 
     @contextlib.contextmanager
     def _connect(self, write: bool = False) -> Iterator[sqlite3.Connection]:
+        """One transaction. A read never creates the outbox: sensors read it while they are
+        evaluated, and only runs write it; one not created yet reads as empty."""
+        if not write and not self.path.exists():
+            con = sqlite3.connect(":memory:")
+            con.executescript(_SCHEMA)
+            con.row_factory = sqlite3.Row
+            try:
+                yield con
+            finally:
+                con.close()
+            return
         self.path.parent.mkdir(parents=True, exist_ok=True)
         con = sqlite3.connect(self.path, timeout=30.0, isolation_level=None)
         try:
-            con.execute("PRAGMA journal_mode=WAL")
-            con.execute("PRAGMA synchronous=FULL")  # a mark must survive a power cut
-            con.executescript(_SCHEMA)
             con.row_factory = sqlite3.Row
             if write:
+                con.execute("PRAGMA journal_mode=WAL")
+                con.execute("PRAGMA synchronous=FULL")  # a mark must survive a power cut
+                con.executescript(_SCHEMA)
                 # IMMEDIATE: take the write lock up front, so read-then-update is atomic.
                 con.execute("BEGIN IMMEDIATE")
                 try:

@@ -1,4 +1,5 @@
-"""Reading what the alerts need from the published warehouse (a read-only DuckDB connection).
+"""Reading what the alerts need from the published warehouse (a read-only DuckDB connection),
+and which alerts it calls for.
 
 The query results become the plain rows of `rules.py`; resolving which workspace and project
 a budget's scope belongs to within its tenant is a pure function over the usage dimensions,
@@ -10,21 +11,31 @@ from __future__ import annotations
 from collections.abc import Iterable
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
+from typing import TYPE_CHECKING
 
 import duckdb
 
-from orchestration.alerts.rules import ALL, BudgetPeriod, WorkflowHealth
+from ingestion.budget_status import read_budget_status
+from orchestration.alerts.rules import (
+    ALL,
+    Alert,
+    BudgetPeriod,
+    WorkflowHealth,
+    forecast_alerts,
+    reliability_alerts,
+    threshold_alerts,
+)
+
+if TYPE_CHECKING:  # the resources import the alerts package
+    from orchestration.resources import AlertsResource
 
 Dims = tuple[str, str, str, str]  # tenant_id, workspace_id, project_id, agent_id
 
-_BUDGET_SQL = """
-select
-    budget_id, tenant_id, scope, scope_id, period, period_kind, period_start, period_end, as_of,
-    limit_usd, spend_usd, pct_used, coalesce(thresholds_crossed, []) as thresholds_crossed,
-    forecast_usd, elapsed_fraction, enforcement, coalesce(destination, '') as destination
-from marts.budget_status
-order by tenant_id, budget_id, period_start
-"""
+_BUDGET_COLUMNS = (
+    "budget_id", "tenant_id", "scope", "scope_id", "period", "period_kind", "period_start",
+    "period_end", "as_of", "limit_usd", "spend_usd", "pct_used", "thresholds_crossed",
+    "forecast_usd", "elapsed_fraction", "enforcement", "destination",
+)  # fmt: skip
 
 _DIMS_SQL = """
 select distinct tenant_id, workspace_id, project_id, agent_id
@@ -86,38 +97,33 @@ def scope_tenant(
 
 def read_budget_periods(con: duckdb.DuckDBPyConnection) -> list[BudgetPeriod]:
     """Every row of marts.budget_status (current and previous periods of each budget)."""
-    if not _has_table(con, "marts", "budget_status"):
-        return []
-    rows = con.execute(_BUDGET_SQL).fetchall()
+    rows = read_budget_status(con, _BUDGET_COLUMNS) or []
     dims: list[Dims] = []
     if rows and _has_table(con, "marts", "agg_usage_hourly"):
-        since = min(_utc(r[6]) for r in rows)  # period_start
+        since = min(_utc(r["period_start"]) for r in rows)
         dims = [tuple(d) for d in con.execute(_DIMS_SQL, [since]).fetchall()]  # type: ignore[misc]
     out: list[BudgetPeriod] = []
     for r in rows:
-        (budget_id, tenant_id, scope, scope_id, period, kind, start, end, as_of, limit_usd,
-         spend_usd, pct_used, crossed, forecast_usd, elapsed, enforcement, destination,
-         ) = r  # fmt: skip
-        _, workspace_id, project_id = scope_tenant(tenant_id, scope, scope_id, dims)
+        _, workspace_id, project_id = scope_tenant(r["tenant_id"], r["scope"], r["scope_id"], dims)
         out.append(
             BudgetPeriod(
-                budget_id=budget_id,
-                tenant_id=tenant_id,
-                scope=scope,
-                scope_id=scope_id,
-                period=period,
-                period_kind=kind,
-                period_start=_utc(start),
-                period_end=_utc(end),
-                as_of=_utc(as_of),
-                limit_usd=Decimal(limit_usd),
-                spend_usd=Decimal(spend_usd or 0),
-                pct_used=None if pct_used is None else float(pct_used),
-                thresholds_crossed=tuple(float(t) for t in crossed),
-                forecast_usd=None if forecast_usd is None else Decimal(forecast_usd),
-                elapsed_fraction=float(elapsed or 0.0),
-                enforcement=enforcement,
-                destination=destination,
+                budget_id=r["budget_id"],
+                tenant_id=r["tenant_id"],
+                scope=r["scope"],
+                scope_id=r["scope_id"],
+                period=r["period"],
+                period_kind=r["period_kind"],
+                period_start=_utc(r["period_start"]),
+                period_end=_utc(r["period_end"]),
+                as_of=_utc(r["as_of"]),
+                limit_usd=Decimal(r["limit_usd"]),
+                spend_usd=Decimal(r["spend_usd"] or 0),
+                pct_used=None if r["pct_used"] is None else float(r["pct_used"]),
+                thresholds_crossed=tuple(float(t) for t in r["thresholds_crossed"] or ()),
+                forecast_usd=None if r["forecast_usd"] is None else Decimal(r["forecast_usd"]),
+                elapsed_fraction=float(r["elapsed_fraction"] or 0.0),
+                enforcement=r["enforcement"],
+                destination=r["destination"] or "",
                 workspace_id=workspace_id,
                 project_id=project_id,
             )
@@ -125,13 +131,9 @@ def read_budget_periods(con: duckdb.DuckDBPyConnection) -> list[BudgetPeriod]:
     return out
 
 
-def warehouse_as_of(con: duckdb.DuckDBPyConnection, fallback: datetime) -> datetime:
-    """The instant the published build computed budgets for (its `as_of`), else `fallback`."""
-    if _has_table(con, "marts", "budget_status"):
-        row = con.execute("select max(as_of) from marts.budget_status").fetchone()
-        if row and row[0] is not None:
-            return _utc(row[0])
-    return fallback
+def budgets_as_of(periods: list[BudgetPeriod], fallback: datetime) -> datetime:
+    """The instant the published build computed budgets for (their `as_of`), else `fallback`."""
+    return max((p.as_of for p in periods), default=fallback)
 
 
 def read_workflow_health(con: duckdb.DuckDBPyConnection, as_of: datetime) -> list[WorkflowHealth]:
@@ -150,4 +152,23 @@ def read_workflow_health(con: duckdb.DuckDBPyConnection, as_of: datetime) -> lis
             as_of=as_of,
         )  # fmt: skip
         for t, w, p, wf, n, f in rows
+    ]
+
+
+def alerts_called_for(
+    con: duckdb.DuckDBPyConnection, alerts: AlertsResource, now: datetime
+) -> list[Alert]:
+    """Every alert the published warehouse calls for, already known ones included."""
+    periods = read_budget_periods(con)
+    health = read_workflow_health(con, budgets_as_of(periods, now))
+    return [
+        *threshold_alerts(periods, ()),
+        *forecast_alerts(periods, (), alerts.forecast_min_elapsed),
+        *reliability_alerts(
+            health,
+            (),
+            failure_rate=alerts.reliability_failure_rate,
+            min_runs=alerts.reliability_min_runs,
+            destination=alerts.reliability_destination,
+        ),
     ]

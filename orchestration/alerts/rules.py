@@ -10,6 +10,9 @@ rows they read, the keys the outbox already holds and the time. Three kinds of a
   threshold is crossed yet ("on track to exceed"); once per budget period.
 - `workflow_failure_rate`: the failed share of a workflow's runs that ended in the last hour
   is above a level, with a minimum number of runs; once per workflow and clock hour.
+- `pipeline_run_failure`: a Dagster run of this pipeline failed; once per run. It is about the
+  pipeline, not a tenant's agents: it adds no events to the stream (fct_alerts lists it from
+  the outbox).
 
 Budget and alert ids are chosen by whoever defines them, and two tenants may pick the same
 ones, so every dedupe key names the tenant (`budget_alert_key`, `emitted_alert_key`).
@@ -17,7 +20,6 @@ ones, so every dedupe key names the tenant (`budget_alert_key`, `emitted_alert_k
 
 from __future__ import annotations
 
-import hashlib
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -27,15 +29,29 @@ from urllib.parse import urlencode
 
 import orjson
 
+from orchestration.alerts.keys import (
+    budget_alert_key,
+    emitted_alert_key,
+    forecast_alert_id,
+    iso_utc,
+    reliability_alert_id,
+    run_failure_alert_key,
+    short_hash,
+    threshold_text,
+)
+
 BUDGET_THRESHOLD = "budget_threshold"
 BUDGET_FORECAST = "budget_forecast"
 WORKFLOW_FAILURE_RATE = "workflow_failure_rate"
+PIPELINE_RUN_FAILURE = "pipeline_run_failure"
 
 # Who the alert events belong to when a budget covers more than one workspace or project.
 ALL = "*"
 ALERTS_AGENT_ID = "agentops-alerts"
 # Slack allows 50 blocks per message; a digest lists at most this many alerts in full.
 MAX_DIGEST_SECTIONS = 40
+# Slack cuts a section's text at 3000 characters; a run's error is cut well before.
+MAX_ERROR_CHARS = 1500
 
 
 @dataclass(frozen=True)
@@ -131,56 +147,11 @@ class Alert:
         )
 
 
-# --- keys ---------------------------------------------------------------------------------
-
-
-def iso_utc(ts: datetime) -> str:
-    """`2026-11-25T00:00:00Z`: the timestamp format of dedupe keys and events."""
-    if ts.tzinfo is None:
-        raise ValueError(f"{ts!r} has no time zone; pass UTC timestamps")
-    return ts.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
-
-
-def _threshold_text(threshold: float) -> str:
-    # As dbt's macro: whole numbers without a decimal point.
-    return str(int(threshold)) if float(threshold).is_integer() else repr(float(threshold))
-
-
-def _key_tenant(tenant_id: str) -> str:
-    # As dbt's `alert_key_tenant`: the tenant part ends at the first ':' of a key.
-    return tenant_id.replace("%", "%25").replace(":", "%3A")
-
-
-def budget_alert_key(
-    tenant_id: str, budget_id: str, period_start: datetime, threshold: float
-) -> str:
-    """The dedupe key of a threshold alert; equals dbt's `budget_alert_dedupe_key`."""
-    return (
-        f"budget:{_key_tenant(tenant_id)}:{budget_id}:{iso_utc(period_start)}:"
-        f"{_threshold_text(threshold)}"
-    )
-
-
-def forecast_alert_id(budget_id: str, period_start: datetime) -> str:
-    return f"forecast:{budget_id}:{iso_utc(period_start)}"
-
-
-def reliability_alert_id(tenant_id: str, workflow_id: str, hour_start: datetime) -> str:
-    return f"reliability:{tenant_id}:{workflow_id}:{iso_utc(hour_start)}"
-
-
-def emitted_alert_key(tenant_id: str, alert_id: str) -> str:
-    """The dedupe key fct_alerts gives an `alert.emitted` event of a tenant; equals dbt's
-    `emitted_alert_dedupe_key`: `alert:<tenant_id>:<alert_id>`."""
-    return f"alert:{_key_tenant(tenant_id)}:{alert_id}"
+# --- time ---------------------------------------------------------------------------------
 
 
 def hour_start(ts: datetime) -> datetime:
     return ts.astimezone(UTC).replace(minute=0, second=0, microsecond=0)
-
-
-def short_hash(text: str, nbytes: int = 8) -> str:
-    return hashlib.blake2b(text.encode(), digest_size=nbytes).hexdigest()
 
 
 # --- which alerts are new -----------------------------------------------------------------
@@ -318,6 +289,27 @@ def reliability_alerts(
     return out
 
 
+def run_failure_alert(
+    run_id: str, job_name: str, error: str, failed_at: datetime, destination: str
+) -> Alert:
+    """The alert of one failed pipeline run."""
+    key = run_failure_alert_key(run_id)
+    return Alert(
+        dedupe_key=key,
+        alert_id=key,
+        alert_type=PIPELINE_RUN_FAILURE,
+        destination=destination,
+        threshold=0.0,
+        current_value=0.0,
+        facts={
+            "run_id": run_id,
+            "job_name": job_name,
+            "error": error[:MAX_ERROR_CHARS],
+            "failed_at": iso_utc(failed_at),
+        },
+    )
+
+
 # --- grouping and messages ----------------------------------------------------------------
 
 
@@ -370,9 +362,11 @@ def _period_text(facts: Mapping[str, Any]) -> str:
 def alert_title(alert: Alert) -> str:
     f = alert.facts
     if alert.alert_type == BUDGET_THRESHOLD:
-        return f"Budget {f['budget_id']} crossed {_threshold_text(alert.threshold)}% of its limit"
+        return f"Budget {f['budget_id']} crossed {threshold_text(alert.threshold)}% of its limit"
     if alert.alert_type == BUDGET_FORECAST:
         return f"Budget {f['budget_id']} is on track to exceed its limit"
+    if alert.alert_type == PIPELINE_RUN_FAILURE:
+        return f"Pipeline run {f['run_id']} of {f['job_name']} failed"
     return (
         f"Workflow {f['workflow_id']} ({f['tenant'][0]}): "
         f"{_pct(alert.current_value)} of runs failed in the last hour"
@@ -397,6 +391,8 @@ def alert_text(alert: Alert, budgets_url: str) -> str:
             f"<{budget_link(budgets_url, f['budget_id'])}|Open the budget in the dashboard>",
         ]
         return "\n".join(lines)
+    if alert.alert_type == PIPELINE_RUN_FAILURE:
+        return f"*{alert_title(alert)}* at {f['failed_at']}\n```{f['error']}```"
     return "\n".join(
         [
             f"*{alert_title(alert)}*",
@@ -509,6 +505,8 @@ def alert_events(alert: Alert, detected_at: datetime, sent_at: datetime) -> list
     """
     out: list[dict[str, Any]] = []
     f = alert.facts
+    if alert.alert_type == PIPELINE_RUN_FAILURE:
+        return out
     if alert.alert_type == BUDGET_THRESHOLD:
         hit = _envelope(alert, "budget.threshold_hit", min(detected_at, sent_at))
         hit["budget"] = {

@@ -1,9 +1,15 @@
-"""The dbt project's models, seeds and tests as Dagster assets (dagster-dbt)."""
+"""The dbt project as Dagster assets (dagster-dbt): the seeds, and the models with their tests.
+
+Seeds (the price book snapshot, price overrides) change with the code, not with the data:
+they are their own assets, versioned by their files, and load when a file changes or into a
+Dagster instance that never loaded them. Models rebuild when anything upstream updates: a
+lake commit, the budgets reference, the alert outbox, a seed.
+"""
 
 # No `from __future__ import annotations` here: Dagster reads the annotations of decorated
 # functions (context and resource parameters) as real types when the definitions load.
 
-import functools
+import hashlib
 import json
 from collections.abc import Iterator, Mapping
 from typing import Any
@@ -11,16 +17,17 @@ from typing import Any
 import dagster as dg
 from dagster_dbt import DagsterDbtTranslator, DbtCliResource, DbtProject, dbt_assets
 
-from ingestion.warehouse import (
+from orchestration.project import dbt_project
+from orchestration.resources import WarehouseResource
+from orchestration.warehouse.build import (
+    build_db_path,
     forget_seeds,
     needs_full_refresh,
     record_layout,
     record_seeds,
-    seed_args,
-    skips_seeds,
 )
-from orchestration.project import dbt_project, ensure_manifest
-from orchestration.resources import WarehouseResource
+
+SEEDS = "resource_type:seed"
 
 # dbt sources -> the Dagster assets that produce them, so the lineage runs end to end:
 # landing files -> lake_events -> stg_lake__* -> marts, the budgets file -> budgets_reference
@@ -31,9 +38,18 @@ SOURCE_ASSET_KEYS: dict[tuple[str, str], dg.AssetKey] = {
     ("outbox", "alerts"): dg.AssetKey("alert_outbox"),
 }
 
+# Missing (a new Dagster instance: `newly_missing` would wait for a change) or edited since
+# the last load; once per change, so a failed load is not retried in a loop.
+SEED_CONDITION = (
+    (dg.AutomationCondition.missing() | dg.AutomationCondition.code_version_changed())
+    .since_last_handled()
+    .with_label("missing or seed files changed")
+) & ~dg.AutomationCondition.in_progress()
+
 
 class WarehouseDbtTranslator(DagsterDbtTranslator):
-    """Keys dbt sources to the ingestion and outbox assets; dbt nodes in group `warehouse`."""
+    """Keys dbt sources to the ingestion and outbox assets; dbt nodes in group `warehouse`;
+    seeds versioned by their file and configuration, models eager."""
 
     def get_asset_spec(
         self, manifest: Mapping[str, Any], unique_id: str, project: DbtProject | None
@@ -43,29 +59,77 @@ class WarehouseDbtTranslator(DagsterDbtTranslator):
         if props["resource_type"] == "source":
             key = SOURCE_ASSET_KEYS.get((props["source_name"], props["name"]))
             return spec.replace_attributes(key=key) if key else spec
-        return spec.replace_attributes(group_name="warehouse")
+        if props["resource_type"] == "seed":
+            condition = SEED_CONDITION
+        else:
+            condition = dg.AutomationCondition.eager()
+        return spec.replace_attributes(group_name="warehouse", automation_condition=condition)
+
+    def get_code_version(self, dbt_resource_props: Mapping[str, Any]) -> str | None:
+        if dbt_resource_props["resource_type"] != "seed":
+            return super().get_code_version(dbt_resource_props)
+        # The file's checksum (dagster-dbt's default) and the seed's configuration (column
+        # types): either changes what the seed loads.
+        text = json.dumps(
+            [dbt_resource_props["checksum"], dbt_resource_props["config"]],
+            sort_keys=True,
+            default=str,
+        )
+        return hashlib.sha256(text.encode()).hexdigest()[:24]
 
 
-# Outside `dagster dev` a deployment ships its manifest; a fresh clone (`make test`, the
-# benchmark) has none, and one `dbt parse` (a few seconds) beats failing to load.
+TRANSLATOR = WarehouseDbtTranslator()
+
+
 @dbt_assets(
-    manifest=ensure_manifest(),
+    manifest=dbt_project.manifest_path,
     project=dbt_project,
-    dagster_dbt_translator=WarehouseDbtTranslator(),
+    dagster_dbt_translator=TRANSLATOR,
+    select=SEEDS,
+    name="warehouse_seeds",
+)
+def warehouse_seeds(
+    context: dg.AssetExecutionContext, dbt: DbtCliResource, warehouse: WarehouseResource
+) -> Iterator[Any]:
+    """`dbt build` of the seeds (and their tests) into the build database."""
+    warehouse.export_env()
+    with warehouse.build_lock():
+        base = warehouse.base()
+        args = ["build"]
+        # Tells `agentops-wh build` which seeds the build database holds: none for sure while
+        # this runs (a load that fails half way), all of today's files after a whole load.
+        forget_seeds(base, args)
+        invocation = dbt.cli(args, context=context, target_path=warehouse.dbt_target_path)
+        yield from invocation.stream()
+        if invocation.is_successful() and not context.is_subset:
+            record_seeds(base, args)
+
+
+@dbt_assets(
+    manifest=dbt_project.manifest_path,
+    project=dbt_project,
+    dagster_dbt_translator=TRANSLATOR,
+    exclude=SEEDS,
     name="warehouse_dbt_models",
 )
 def warehouse_dbt_models(
     context: dg.AssetExecutionContext, dbt: DbtCliResource, warehouse: WarehouseResource
 ) -> Iterator[Any]:
-    """`dbt build` (seeds, models, data tests) into the build database, not the published one.
+    """`dbt build` (models, data tests) into the build database, not the published one.
 
     Unit tests check model logic, not data: they run in `agentops-wh build` and the test
-    suite, and are left out here because this build runs every minute.
+    suite, and are left out here because this build runs on every new lake commit.
     """
     warehouse.export_env()
     # The lock `agentops-wh build` takes, so a manual build never writes alongside this one.
     with warehouse.build_lock():
         base = warehouse.base()
+        if not build_db_path(base).exists():
+            raise dg.Failure(
+                f"no build database under {base / 'build'} yet, so no seeds: materialize the "
+                "warehouse_seeds assets with these (landing_files_sensor does on a first run), "
+                "or run `agentops-wh build` once"
+            )
         # A build database of an older layout is rebuilt from the lake once (the ledger is
         # kept); that takes the whole project, not a subset.
         upgrade = needs_full_refresh(base)
@@ -75,45 +139,13 @@ def warehouse_dbt_models(
                 "differently): materialize all warehouse assets once (or run "
                 "`agentops-wh build`) to upgrade it"
             )
-        # Seeds load only when their files changed since the last successful build.
-        args = ["build", "--exclude-resource-type", "unit_test", *seed_args(base, upgrade)]
+        args = ["build", "--exclude-resource-type", "unit_test"]
         if upgrade:
             args.append("--full-refresh")
-        forget_seeds(base, args)
         # One target folder per data directory, kept between runs (the lock serializes them):
         # dbt's partial parsing then skips most of its parse (seconds on every run), which a
         # fresh folder per invocation, dagster-dbt's default, forfeits.
-        if skips_seeds(args):
-            # Unchanged seeds are current in the build database: say so (first: a multi-asset
-            # yields in topological order), or Dagster would skip every asset downstream of
-            # them, the publish step among them.
-            yield from _unchanged_seed_outputs(context)
         invocation = dbt.cli(args, context=context, target_path=warehouse.dbt_target_path)
         yield from invocation.stream()
-        if invocation.is_successful():
-            record_seeds(base, args)
-            if not context.is_subset:
-                record_layout(base)
-
-
-@functools.cache
-def _seed_keys() -> frozenset[dg.AssetKey]:
-    """The asset keys of the project's seeds (the translator keys them schema / name)."""
-    manifest = json.loads(ensure_manifest().read_text())
-    translator = WarehouseDbtTranslator()
-    return frozenset(
-        translator.get_asset_spec(manifest, unique_id, dbt_project).key
-        for unique_id, node in manifest["nodes"].items()
-        if node["resource_type"] == "seed"
-    )
-
-
-def _unchanged_seed_outputs(context: dg.AssetExecutionContext) -> Iterator[dg.Output]:
-    seeds = _seed_keys()
-    for name, key in context.assets_def.keys_by_output_name.items():
-        if key in seeds and name in context.op_execution_context.selected_output_names:
-            yield dg.Output(
-                None,
-                output_name=name,
-                metadata={"reloaded": False, "why": "seed files unchanged since their last load"},
-            )
+        if invocation.is_successful() and not context.is_subset:
+            record_layout(base)

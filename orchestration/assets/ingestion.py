@@ -3,13 +3,23 @@
 # No `from __future__ import annotations` here: Dagster reads the annotations of decorated
 # functions (context and resource parameters) as real types when the definitions load.
 
+from pathlib import Path
+
 import dagster as dg
 
+from ingestion.lake import Lake
 from ingestion.loader import LoadSummary, expand_paths, load_paths
 from ingestion.redaction import Redactor
+from ingestion.wal import flush_wal
 from orchestration.resources import WarehouseResource
-from orchestration.settings import Settings
-from orchestration.wal import flush_wal
+
+# Metadata of every lake_events materialization: the latest commit the lake held after it.
+LAKE_COMMIT = "lake_commit"
+
+
+def newest_commit(data_dir: Path) -> str | None:
+    """The id of the lake's latest committed load (load ids sort by their UTC time)."""
+    return max(Lake(data_dir).committed_load_ids(), default=None)
 
 
 @dg.asset(
@@ -20,13 +30,13 @@ from orchestration.wal import flush_wal
         "Accepted events in the Parquet lake ($AGENTOPS_DATA_DIR/lake/events). Each run loads "
         "the complete lines of every new or grown JSONL file under $AGENTOPS_DATA_DIR/landing/ "
         "(already loaded files are skipped by content hash; invalid lines go to quarantine) and "
-        "flushes write-ahead segments the HTTP loader left behind."
+        "flushes write-ahead segments the HTTP loader left behind. Loads the running HTTP "
+        "loader commits are recorded as materializations by lake_commits_sensor."
     ),
 )
 def lake_events(
     context: dg.AssetExecutionContext, warehouse: WarehouseResource
 ) -> dg.MaterializeResult:
-    settings = Settings.from_env()
     base = warehouse.base()
     wal = flush_wal(base)
     if wal.segments:
@@ -40,7 +50,7 @@ def lake_events(
         summary = load_paths(
             [landing],
             base,
-            grace_seconds=settings.landing_grace_seconds,
+            grace_seconds=warehouse.landing_grace_seconds,
             redactor=Redactor.from_env(),
         )
     if summary.quarantined:
@@ -65,5 +75,6 @@ def lake_events(
             "wal_owned_by_running_server": wal.server_running,
             "quarantine_reasons": dg.MetadataValue.json(summary.by_reason),
             "load_id": summary.load_id or "(nothing to load)",
+            LAKE_COMMIT: newest_commit(base) or "",
         }
     )

@@ -1,4 +1,4 @@
-"""`published_warehouse`: the build database published for readers; `alert_outbox`."""
+"""`published_warehouse`: the build database published for readers, after every build."""
 
 # No `from __future__ import annotations` here: Dagster reads the annotations of decorated
 # functions (context and resource parameters) as real types when the definitions load.
@@ -14,6 +14,7 @@ from orchestration.resources import WarehouseResource
     deps=[warehouse_dbt_models],
     group_name="warehouse",
     kinds={"duckdb"},
+    automation_condition=dg.AutomationCondition.eager(),
     description=(
         "$AGENTOPS_DATA_DIR/warehouse.duckdb: the last successful build, checkpointed, copied "
         "and renamed into place atomically, so readers (the dashboard, the budget sensor) open "
@@ -32,15 +33,3 @@ def published_warehouse(
             "version": warehouse.published_version() or "",
         }
     )
-
-
-alert_outbox = dg.AssetSpec(
-    key="alert_outbox",
-    group_name="alerts",
-    kinds={"sqlite", "parquet"},
-    description=(
-        "The durable alert outbox ($AGENTOPS_DATA_DIR/outbox/outbox.sqlite3) and its Parquet "
-        "snapshot (outbox/alerts/outbox.parquet), dbt's `outbox.alerts` source. Written by "
-        "alerts_job runs, which record a materialization after each delivery pass."
-    ),
-)

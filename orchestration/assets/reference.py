@@ -1,4 +1,5 @@
-"""`budgets_reference`: the budgets file, validated, as reference data for dbt."""
+"""`budgets_reference`: the budgets file, validated, as reference data for dbt; refreshed on a
+clock, since budget periods and their `as_of` move with it."""
 
 # No `from __future__ import annotations` here: Dagster reads the annotations of decorated
 # functions (context and resource parameters) as real types when the definitions load.
@@ -7,19 +8,27 @@ import dagster as dg
 import pyarrow.parquet as pq
 
 from ingestion.budgets import budgets_file
-from ingestion.warehouse import BuildError, refresh_reference
 from orchestration.resources import WarehouseResource
+from orchestration.warehouse.build import BuildError, refresh_reference
+
+# budget_status is computed for the wall clock at build time: its current period, spend so
+# far and forecast go stale as time passes even when no event arrives. Every tick re-reads the
+# budgets file (an edit takes effect then too) and the budget models rebuild downstream.
+BUDGETS_REFRESH_CRON = "*/10 * * * *"
 
 
 @dg.asset(
     key="budgets_reference",
     group_name="ingestion",
     kinds={"parquet"},
+    automation_condition=dg.AutomationCondition.on_cron(BUDGETS_REFRESH_CRON)
+    | dg.AutomationCondition.missing().since_last_handled().with_label("missing"),
     description=(
         "The budgets file ($AGENTOPS_BUDGETS_FILE, else examples/budgets.csv), validated and "
         "written as $AGENTOPS_DATA_DIR/reference/budgets.parquet: dbt's `reference.budgets` "
-        "source. Refreshed on every warehouse_job run, as `agentops-wh build` does; a refused "
-        "file fails this step, naming its lines and fields, and nothing downstream runs."
+        "source. Refreshed on every warehouse_job run, as `agentops-wh build` does, and every "
+        "10 minutes; a refused file fails this step, naming its lines and fields, and nothing "
+        "downstream runs."
     ),
 )
 def budgets_reference(

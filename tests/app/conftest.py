@@ -19,7 +19,7 @@ from streamlit.testing.v1 import AppTest
 from ingestion.generator import GeneratorConfig, generate_lines, write_jsonl
 from ingestion.loader import load_paths
 from ingestion.settings import PROJECT_ROOT
-from ingestion.warehouse import build
+from orchestration.warehouse.build import build
 
 APP = PROJECT_ROOT / "app" / "streamlit_app.py"
 PAGES = {

@@ -19,7 +19,7 @@ from urllib.parse import urlencode
 
 import pytest
 
-from ingestion.dashboard import streamlit_command
+from orchestration.dashboard import streamlit_command
 from tests.app.browser import Browser, browser_required, find_chromium
 from tests.app.conftest import scalar
 

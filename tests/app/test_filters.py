@@ -1,5 +1,5 @@
 """The dashboard's pure logic, without Streamlit or a warehouse: time windows, cascading
-filter options, money and number formatting, and the `dashboard` subcommand's command line."""
+filter options, money and number formatting."""
 
 from __future__ import annotations
 
@@ -11,8 +11,6 @@ import pytest
 
 from app import ui
 from app.filters import Filters, cascade_options, window
-from ingestion.cli import build_parser
-from ingestion.dashboard import APP, streamlit_command
 
 NOW = datetime(2026, 11, 25, 10, 17, tzinfo=UTC)
 
@@ -99,23 +97,3 @@ def test_number_formats() -> None:
     assert ui.point_change(0.9, 0.85) == "+5.0 pp"
     assert ui.ago(NOW - timedelta(minutes=3), NOW) == "3 min ago"
     assert ui.ago(NOW - timedelta(days=17), NOW) == "17 d ago"
-
-
-def test_dashboard_command_runs_the_app_headless() -> None:
-    cmd = streamlit_command(port=9999)
-    assert cmd[1:4] == ["-m", "streamlit", "run"] and cmd[4] == str(APP)
-    flags = dict(zip(cmd[5::2], cmd[6::2], strict=True))
-    assert flags["--server.port"] == "9999"
-    assert flags["--server.headless"] == "true"
-    assert flags["--server.address"] == "127.0.0.1"
-    assert flags["--browser.gatherUsageStats"] == "false"
-    assert APP.exists()
-
-
-def test_dashboard_subcommand_is_registered() -> None:
-    args = build_parser("dashboard").parse_args(
-        ["dashboard", "--port", "8600", "--refresh", "0", "--", "--theme.base", "dark"]
-    )
-    assert args.port == 8600 and args.refresh == 0
-    assert args.streamlit_args[-2:] == ["--theme.base", "dark"]
-    assert callable(args.func)

@@ -22,7 +22,7 @@ from ingestion.budgets import (
     write_budgets_reference,
 )
 from ingestion.generator import GeneratorConfig, generate_events
-from ingestion.warehouse import BuildError, refresh_reference
+from orchestration.warehouse.build import BuildError, refresh_reference
 
 HEADER = "budget_id,tenant_id,scope,scope_id,period,limit_usd,thresholds,enforcement,destination"
 GOOD = 'acme-daily,acme,tenant,,daily,25.00,"50,80,100",alert,slack:#acme-finance'

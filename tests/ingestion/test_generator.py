@@ -15,7 +15,6 @@ import pytest
 from genai_prices import Usage, calc_price
 
 from ingestion import generator as gen
-from ingestion.cli import main as cli_main
 from ingestion.contract import Rejection, ValidEvent, check_line
 from ingestion.generator import (
     CATALOG,
@@ -29,6 +28,7 @@ from ingestion.generator import (
     generate_lines,
     write_jsonl,
 )
+from orchestration.cli import main as cli_main
 
 START = datetime(2026, 10, 5, tzinfo=UTC)  # a Monday
 END = datetime(2026, 10, 12, tzinfo=UTC)

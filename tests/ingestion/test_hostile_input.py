@@ -273,7 +273,7 @@ def test_escaped_secrets_are_redacted_by_http(client: TestClient, tmp_path: Path
 
 # -- a full disk, a killed load --------------------------------------------------------------
 
-CLI = [sys.executable, "-m", "ingestion.cli"]
+CLI = [sys.executable, "-m", "orchestration.cli"]
 
 
 @pytest.fixture

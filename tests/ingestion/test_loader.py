@@ -398,7 +398,7 @@ def test_custom_redaction_pattern(
 
 def test_errors_exit_non_zero_and_leave_nothing(tmp_path: Path, data_dir: Path) -> None:
     env = {**os.environ, "AGENTOPS_DATA_DIR": str(data_dir)}
-    cli = [sys.executable, "-m", "ingestion.cli", "load"]
+    cli = [sys.executable, "-m", "orchestration.cli", "load"]
     missing = subprocess.run(
         [*cli, str(tmp_path / "nope.jsonl")], capture_output=True, text=True, env=env
     )
@@ -419,7 +419,7 @@ def test_cli_json_summary(tmp_path: Path, data_dir: Path) -> None:
     f = write(tmp_path / "a.jsonl", [*events(2), b"x"])
     env = {**os.environ, "AGENTOPS_DATA_DIR": str(data_dir)}
     out = subprocess.run(
-        [sys.executable, "-m", "ingestion.cli", "load", "--json", str(f)],
+        [sys.executable, "-m", "orchestration.cli", "load", "--json", str(f)],
         capture_output=True,
         env=env,
         check=True,

@@ -27,7 +27,7 @@ import pytest
 from tests.conftest import make_event
 
 PROJECT = Path(__file__).resolve().parents[2]
-CLI = [sys.executable, "-m", "ingestion.cli"]
+CLI = [sys.executable, "-m", "orchestration.cli"]
 RECENT = (datetime.now(UTC) - timedelta(hours=1)).isoformat(timespec="seconds")
 GLOBEX = {"tenant_id": "globex", "workspace_id": "globex-prod", "project_id": "bot"}
 
@@ -557,7 +557,7 @@ def test_no_token_secret_or_email_reaches_any_file_or_the_log(srv: dict) -> None
 def test_serve_refuses_to_start_without_a_token(
     data_dir: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    from ingestion.cli import main
+    from orchestration.cli import main
 
     assert main(["serve", "--port", str(free_port())]) == 2
     err = capsys.readouterr().err

@@ -15,9 +15,9 @@ from orchestration.alerts.delivery import (
     SENT,
     backoff_seconds,
     classify,
-    parse_retry_after,
     route_for,
 )
+from orchestration.alerts.keys import budget_alert_key, emitted_alert_key
 from orchestration.alerts.readers import scope_tenant
 from orchestration.alerts.rules import (
     BUDGET_FORECAST,
@@ -28,8 +28,6 @@ from orchestration.alerts.rules import (
     WorkflowHealth,
     alert_events,
     alert_text,
-    budget_alert_key,
-    emitted_alert_key,
     events_jsonl,
     forecast_alerts,
     newly_crossed,
@@ -230,11 +228,7 @@ def test_classify_webhook_answers() -> None:
     assert classify(403, "action_prohibited", None, "json").outcome == FAILED
 
 
-def test_retry_after_and_backoff() -> None:
-    assert parse_retry_after("3") == 3.0
-    assert parse_retry_after("1.5") == 1.5
-    assert parse_retry_after(None) is None
-    assert parse_retry_after("soon") is None
+def test_backoff() -> None:
     assert [backoff_seconds(30, n) for n in (1, 2, 3, 10)] == [30, 60, 120, 900]
 
 

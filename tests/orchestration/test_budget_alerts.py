@@ -1,8 +1,9 @@
 """The budget sensor and alert delivery, end to end against a fake Slack.
 
 Each test publishes a small warehouse (`marts.budget_status`), ticks `budget_threshold_sensor`
-on an ephemeral instance, runs the `alerts_job` it requests in process, and counts what the
-fake Slack received. Message shape, stated once: one message per alert; a delivery pass with
+on an ephemeral instance, runs the `alerts_job` it requests in process (`budget_alerts`
+records the alerts in the outbox, `alert_outbox` delivers them), and counts what the fake
+Slack received. Message shape, stated once: one message per alert; a delivery pass with
 three or more alerts for one webhook sends a single digest instead (AGENTOPS_ALERT_DIGEST_MIN).
 """
 
@@ -19,11 +20,12 @@ import orjson
 import pytest
 
 from ingestion.contract import ValidEvent, check_line
+from orchestration.alerts.keys import budget_alert_key
 from orchestration.alerts.outbox import Outbox
-from orchestration.alerts.rules import budget_alert_key
-from orchestration.jobs import alerts_job
-from orchestration.resources import SlackResource, WarehouseResource, WebhookResource
-from orchestration.sensors import NOTHING_TO_DO, budget_threshold_sensor
+from orchestration.assets import alert_outbox, budget_alerts
+from orchestration.resources import build_resources
+from orchestration.sensors import budget_threshold_sensor
+from orchestration.sensors.alerts import NOTHING_TO_DO
 from tests.orchestration import budget_warehouse as bw
 from tests.orchestration.slack_server import (
     NO_SERVICE,
@@ -32,11 +34,7 @@ from tests.orchestration.slack_server import (
     rate_limited,
 )
 
-RESOURCES = {
-    "warehouse": WarehouseResource(),
-    "slack": SlackResource(),
-    "webhook": WebhookResource(),
-}
+ALERTS_JOB = [budget_alerts, alert_outbox]
 KEY_50 = budget_alert_key("acme", "acme-daily", bw.DAY_START, 50)
 KEY_80 = budget_alert_key("acme", "acme-daily", bw.DAY_START, 80)
 KEY_100 = budget_alert_key("acme", "acme-daily", bw.DAY_START, 100)
@@ -54,20 +52,26 @@ class Ticks:
     def __init__(self, instance: dg.DagsterInstance):
         self.instance = instance
         self.cursor: str | None = None
+        self.resources = build_resources()  # as the test set the environment
 
     def tick(self) -> dg.SensorResult:
         ctx = dg.build_sensor_context(
-            instance=self.instance, cursor=self.cursor, resources=RESOURCES
+            instance=self.instance, cursor=self.cursor, resources=self.resources
         )
         result = budget_threshold_sensor(ctx)
         assert isinstance(result, dg.SensorResult)
         self.cursor = result.cursor
         return result
 
-    def run(self, request: dg.RunRequest) -> dg.ExecuteInProcessResult:
-        return alerts_job.execute_in_process(
+    def run(
+        self, request: dg.RunRequest, selection: list[dg.AssetsDefinition] | None = None
+    ) -> dg.ExecuteInProcessResult:
+        """What the request asks for (all of alerts_job unless it selects), or `selection`."""
+        return dg.materialize(
+            ALERTS_JOB,
+            selection=selection or request.asset_selection,
             instance=self.instance,
-            resources=RESOURCES,
+            resources=self.resources,
             tags=dict(request.tags),
             raise_on_error=False,
         )
@@ -122,6 +126,24 @@ def test_crossing_50_then_80_sends_exactly_two_messages_then_none(
         KEY_50: "sent",
         KEY_80: "sent",
     }
+
+
+@pytest.mark.usefixtures("fast_alerts")
+def test_the_sensor_writes_nothing_while_it_is_evaluated(
+    data_dir: Path, slack: FakeSlack, instance: dg.DagsterInstance
+) -> None:
+    ticks = Ticks(instance)
+    bw.publish(data_dir, [bw.Budget(spend_usd="13")])  # 52%
+    assert [r.run_key for r in ticks.tick().run_requests] == [run_key([KEY_50], [])]
+    assert not (data_dir / "outbox").exists()  # the run records the alert, not the tick
+    assert ticks.run(dg.RunRequest()).success
+    bw.publish(data_dir, [bw.Budget(spend_usd="20.5")])  # 82%
+    before = (data_dir / "outbox" / "outbox.sqlite3").read_bytes()
+    assert [r.run_key for r in ticks.tick().run_requests] == [run_key([KEY_80], [])]
+    assert (data_dir / "outbox" / "outbox.sqlite3").read_bytes() == before
+    assert [r.dedupe_key for r in outbox(data_dir).rows()] == [KEY_50]
+    (text,) = slack.delivered_texts()  # one message so far: the 50% one
+    assert "crossed 50% of its limit" in text
 
 
 def test_two_thresholds_in_one_tick_are_two_messages_a_second_apart(
@@ -211,12 +233,12 @@ def test_404_marks_failed_and_is_not_retried(
     bw.publish(data_dir, [bw.Budget(spend_usd="13")])
     result = ticks.tick_and_run()
     assert not result.success  # a configuration error shows as a failed run
-    failure = result.failure_data_for_node("deliver_alerts")
+    failure = result.failure_data_for_node("alert_outbox")
     assert failure and "no_service" in str(failure.error)
     row = outbox(data_dir).get(KEY_50)
     assert row and row.status == "failed" and "HTTP 404 no_service" in (row.error_message or "")
     assert skipped(ticks.tick())
-    assert alerts_job.execute_in_process(instance=instance, resources=RESOURCES).success
+    assert ticks.run(dg.RunRequest()).success
     assert [r.status for r in slack.received] == [404]
     snapshot = duckdb.sql(
         f"select status, error_message from '{data_dir}/outbox/alerts/outbox.parquet'"
@@ -239,7 +261,7 @@ def test_crash_between_send_and_mark_resends_at_most_once_and_never_loses(
     monkeypatch.setattr(Outbox, "mark_sent", crash)
     crashed = ticks.tick_and_run()
     assert not crashed.success
-    assert "simulated crash" in str(crashed.failure_data_for_node("deliver_alerts").error)
+    assert "simulated crash" in str(crashed.failure_data_for_node("alert_outbox").error)
     monkeypatch.setattr(Outbox, "mark_sent", real_mark_sent)
     assert len(slack.delivered) == 1
     assert outbox(data_dir).get(KEY_50).status == "sending"  # type: ignore[union-attr]
@@ -261,9 +283,11 @@ def test_an_alert_claimed_by_another_run_is_not_sent_twice(
     bw.publish(data_dir, [bw.Budget(spend_usd="13")])
     result = ticks.tick()
     assert result.run_requests
+    (request,) = result.run_requests
+    assert ticks.run(request, selection=[budget_alerts]).success  # the run's first step
     claimed = outbox(data_dir).claim([KEY_50], "other-run", time.time(), lease=60)
     assert [r.dedupe_key for r in claimed] == [KEY_50]
-    assert ticks.run(result.run_requests[0]).success
+    assert ticks.run(request, selection=[alert_outbox]).success  # then its delivery
     assert slack.received == []
 
 
@@ -372,7 +396,7 @@ def test_sent_alerts_become_events_and_the_snapshot_shows_delivery(
     ).fetchall()
     assert row == [(KEY_50, KEY_50, "slack:#acme-finance", "sent", 1, True, True, None, True)]
     # A later pass writes no second events file for the same alert.
-    assert alerts_job.execute_in_process(instance=instance, resources=RESOURCES).success
+    assert ticks.run(dg.RunRequest()).success
     assert len(list((data_dir / "landing" / "_alerts").glob("*.jsonl"))) == 1
 
 

@@ -2,14 +2,12 @@
 
 from __future__ import annotations
 
-import fcntl
 from pathlib import Path
 
 import dagster as dg
 
 from orchestration.assets import lake_events
 from orchestration.resources import WarehouseResource
-from orchestration.wal import flush_wal
 from tests.conftest import jsonl, make_event
 
 RESOURCES = {"warehouse": WarehouseResource()}
@@ -37,25 +35,3 @@ def test_loads_landing_files_and_leftover_wal_segments(
     again = dg.materialize([lake_events], resources=RESOURCES, instance=instance)
     meta = again.asset_materializations_for_node("lake_events")[0].metadata
     assert (meta["accepted"].value, meta["landing_files_skipped"].value) == (0, 1)
-
-
-def test_wal_of_a_running_server_is_left_to_it(data_dir: Path) -> None:
-    wal = data_dir / "wal"
-    wal.mkdir()
-    segment = wal / "20261125T100000000000-1-000001.jsonl"
-    segment.write_bytes(events("wal", 2))
-    with open(wal / ".lock", "ab") as held:  # what `agentops-wh serve` holds while it runs
-        fcntl.flock(held, fcntl.LOCK_EX)
-        result = flush_wal(data_dir)
-    assert result.server_running and result.accepted == 0
-    assert segment.exists()
-
-
-def test_torn_last_line_is_held_back_and_the_segment_kept(data_dir: Path) -> None:
-    wal = data_dir / "wal"
-    wal.mkdir()
-    segment = wal / "20261125T100000000000-1-000001.jsonl"
-    segment.write_bytes(events("wal", 2) + b'{"event_id": "torn')
-    result = flush_wal(data_dir)
-    assert (result.accepted, result.quarantined, result.loaded) == (2, 0, 0)
-    assert segment.exists()  # the next server cuts the unacknowledged tail off

@@ -17,21 +17,19 @@ import duckdb
 import pytest
 
 from ingestion.generator import GeneratorConfig, generate_lines, write_jsonl
+from orchestration.alerts.keys import budget_alert_key
 from orchestration.alerts.readers import read_budget_periods
-from orchestration.alerts.rules import budget_alert_key, threshold_alerts
+from orchestration.alerts.rules import threshold_alerts
 from orchestration.assets import (
+    alert_outbox,
+    budget_alerts,
     budgets_reference,
     lake_events,
     published_warehouse,
     warehouse_dbt_models,
+    warehouse_seeds,
 )
-from orchestration.jobs import alerts_job
-from orchestration.resources import (
-    SlackResource,
-    WarehouseResource,
-    WebhookResource,
-    dbt_resource,
-)
+from orchestration.resources import WarehouseResource, build_resources
 from orchestration.sensors import budget_threshold_sensor
 from tests.orchestration.slack_server import FakeSlack
 
@@ -39,7 +37,13 @@ MARTS = {
     "fct_events", "fct_runs", "fct_model_calls", "fct_cost_ledger", "agg_usage_hourly",
     "agg_usage_daily", "fct_failures", "fct_policy_decisions", "budget_status", "fct_alerts",
 }  # fmt: skip
-PIPELINE = [lake_events, budgets_reference, warehouse_dbt_models, published_warehouse]
+PIPELINE = [
+    lake_events,
+    budgets_reference,
+    warehouse_seeds,
+    warehouse_dbt_models,
+    published_warehouse,
+]
 
 
 @pytest.mark.slow
@@ -50,12 +54,7 @@ def test_materialize_whole_pipeline_on_generated_data(
     now = datetime.now(UTC).replace(microsecond=0) - timedelta(minutes=1)
     config = GeneratorConfig.last_days(1, now=now, seed=7, tenants=3, runs_per_day=300)
     generated = write_jsonl(generate_lines(config), data_dir / "landing" / "day.jsonl")
-    resources = {
-        "dbt": dbt_resource(),
-        "warehouse": WarehouseResource(),
-        "slack": SlackResource(),
-        "webhook": WebhookResource(),
-    }
+    resources = build_resources()
 
     result = dg.materialize(PIPELINE, resources=resources, instance=instance)
     assert result.success
@@ -80,23 +79,25 @@ def test_materialize_whole_pipeline_on_generated_data(
         )
         assert key == expected
 
-    # The sensor on the real warehouse: whatever the generated spend calls for is recorded.
+    # The sensor on the real warehouse reads it without a write, and asks for a run when the
+    # generated spend calls for alerts.
     with dg.build_sensor_context(instance=instance, resources=resources) as ctx:
         tick = budget_threshold_sensor(ctx)
     assert isinstance(tick, dg.SensorResult) and tick.cursor
-    # Plus one alert we know: acme-daily's current period crossing 50%, as the sensor would
-    # record it; delivered to Slack, it comes back as events and as outbox state.
+    # Plus one alert we know: acme-daily's current period crossing 50%, as budget_alerts
+    # would record it; delivered to Slack, it comes back as events and as outbox state.
     acme = next(p for p in periods if p.budget_id == "acme-daily" and p.period_kind == "current")
     (alert,) = threshold_alerts([dataclasses.replace(acme, thresholds_crossed=(50.0,))], [])
     WarehouseResource().outbox.enqueue([alert], now.timestamp())
-    assert alerts_job.execute_in_process(instance=instance, resources=resources).success
+    alerts = dg.materialize([budget_alerts, alert_outbox], resources=resources, instance=instance)
+    assert alerts.success
     assert any("crossed 50% of its limit" in t for t in slack.delivered_texts())
 
     # Rebuild only what fct_alerts needs (a second full build would double this test's time).
     alerts_part = (
         dg.AssetSelection.keys(dg.AssetKey(["marts", "fct_alerts"])).upstream()
         | dg.AssetSelection.assets(published_warehouse)
-    ) - dg.AssetSelection.assets("alert_outbox")
+    ) - dg.AssetSelection.assets("alert_outbox", *warehouse_seeds.keys)
     second = dg.materialize(PIPELINE, resources=resources, instance=instance, selection=alerts_part)
     assert second.success
     with duckdb.connect(str(published), read_only=True) as con:

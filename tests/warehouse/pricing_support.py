@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from ingestion import warehouse
 from ingestion.settings import DBT_PROJECT_DIR
+from orchestration.warehouse import build as warehouse
 
 
 def copy_project(dest: Path) -> Path:

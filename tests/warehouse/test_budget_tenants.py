@@ -20,16 +20,11 @@ import orjson
 import pytest
 
 from ingestion.loader import load_paths
-from ingestion.warehouse import build
+from orchestration.alerts.keys import budget_alert_key, emitted_alert_key
 from orchestration.alerts.outbox import Outbox
 from orchestration.alerts.readers import read_budget_periods
-from orchestration.alerts.rules import (
-    alert_events,
-    budget_alert_key,
-    emitted_alert_key,
-    events_jsonl,
-    threshold_alerts,
-)
+from orchestration.alerts.rules import alert_events, events_jsonl, threshold_alerts
+from orchestration.warehouse.build import build
 from tests.warehouse.fixtures import make_run
 
 pytestmark = pytest.mark.slow

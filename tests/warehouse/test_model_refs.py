@@ -16,7 +16,7 @@ import pytest
 from genai_prices import data_snapshot
 
 from ingestion.loader import load_paths
-from ingestion.warehouse import BUILD_DB_NAME
+from orchestration.warehouse.build import BUILD_DB_NAME
 from tests.warehouse.fixtures import make_fixture
 from tests.warehouse.pricing_support import build_warehouse
 

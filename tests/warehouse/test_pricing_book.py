@@ -11,7 +11,7 @@ import pytest
 from genai_prices import data_snapshot, types
 
 from ingestion import pricebook
-from ingestion.cli import main
+from orchestration.cli import main
 
 SEEDS = pricebook.SEEDS_DIR
 

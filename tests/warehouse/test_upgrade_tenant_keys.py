@@ -22,9 +22,9 @@ import duckdb
 import orjson
 import pytest
 
-from ingestion import warehouse
 from ingestion.loader import load_paths
 from ingestion.settings import PROJECT_ROOT
+from orchestration.warehouse import build as warehouse
 from tests.two_tenants import TENANTS, price, run_events
 
 pytestmark = pytest.mark.slow
@@ -53,7 +53,7 @@ def old_build(base: Path, project: Path) -> None:
     cmd = [
         sys.executable,
         "-m",
-        "ingestion.dbt_main",
+        "orchestration.warehouse.dbt_main",
         "build",
         "--project-dir",
         str(project),

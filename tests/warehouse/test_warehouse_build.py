@@ -34,7 +34,7 @@ import pyarrow.parquet as pq
 import pytest
 
 from ingestion.loader import load_paths
-from ingestion.warehouse import BuildResult, build, run_unit_tests
+from orchestration.warehouse.build import BuildResult, build, run_unit_tests
 from tests.warehouse import expected as X
 from tests.warehouse.fixtures import Fixture, make_fixture, make_run
 
@@ -550,8 +550,9 @@ def test_an_orphan_row_fails_its_relationship_test_and_the_exit_status(
     scenario: Scenario, tmp_path: Path
 ) -> None:
     """The pruned relationship test (prune_on: occurred_at) still catches a call whose event is
-    missing, and dbt's failure reaches the caller's exit status through ingestion.dbt_main."""
-    from ingestion import warehouse
+    missing, and dbt's failure reaches the caller's exit status through
+    orchestration.warehouse.dbt_main."""
+    from orchestration.warehouse import build as warehouse
 
     base = tmp_path / "data"
     shutil.copytree(scenario.data_dir, base, ignore=shutil.ignore_patterns("target", "logs"))

@@ -7,8 +7,8 @@ from pathlib import Path
 import duckdb
 import pytest
 
-from ingestion.cli import build_parser
-from ingestion.warehouse import BuildResult, dbt_command, publish
+from orchestration.cli import build_parser
+from orchestration.warehouse.build import BuildResult, dbt_command, publish
 
 
 def _db(path: Path, rows: int) -> None:

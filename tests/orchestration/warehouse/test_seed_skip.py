@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from ingestion import warehouse
+from orchestration.warehouse import build as warehouse
 from tests.warehouse.pricing_support import copy_project
 
 SKIP = ["--exclude", "resource_type:seed"]

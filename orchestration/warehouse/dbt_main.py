@@ -11,7 +11,7 @@ to target/manifest.json on every build, about half a second that nothing here re
 writes target/run_results.json itself, one entry per node with dbt's own field names
 (`unique_id`, `status`, `message`, `execution_time`), which is what `agentops-wh build` reads.
 
-    python -m ingestion.dbt_main build --project-dir ... (any dbt arguments)
+    python -m orchestration.warehouse.dbt_main build --project-dir ... (any dbt arguments)
 """
 
 from __future__ import annotations

@@ -18,7 +18,7 @@ from pathlib import Path
 
 from ingestion.settings import PROJECT_ROOT, data_dir
 
-CLI = [sys.executable, "-m", "ingestion.cli"]
+CLI = [sys.executable, "-m", "orchestration.cli"]
 
 
 def _run(step: str, args: list[str], capture: bool = False) -> str:
@@ -63,7 +63,13 @@ def prepare(days: int, tenants: int) -> str | None:
 def start_services(token: str | None) -> None:
     """Start the HTTP loader, Dagster and the dashboard; stop them all on Ctrl-C."""
     base = data_dir()
-    env = {**os.environ, "AGENTOPS_DATA_DIR": str(base), "DAGSTER_HOME": str(base / "dagster")}
+    scripts = str(Path(sys.executable).parent)  # `dagster dev` parses with the `dbt` there
+    env = {
+        **os.environ,
+        "AGENTOPS_DATA_DIR": str(base),
+        "DAGSTER_HOME": str(base / "dagster"),
+        "PATH": os.pathsep.join([scripts, os.environ.get("PATH", "")]),
+    }
     (base / "dagster").mkdir(parents=True, exist_ok=True)
     dagster = shutil.which("dagster", path=str(Path(sys.executable).parent)) or "dagster"
     services = {

@@ -17,8 +17,8 @@ COMMANDS = {
     "serve": "ingestion.server",
     "token": "ingestion.tokens",
     "pricebook": "ingestion.pricebook",
-    "build": "ingestion.warehouse",
-    "dashboard": "ingestion.dashboard",
+    "build": "orchestration.warehouse.build",
+    "dashboard": "orchestration.dashboard",
 }
 
 

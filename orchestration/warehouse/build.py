@@ -24,9 +24,9 @@ Before dbt runs, `refresh_reference` writes the runtime reference data dbt reads
 (the budgets file, validated, as `reference/budgets.parquet`); a refused budgets file stops
 the build there, naming its lines and fields, and publishes nothing.
 
-dbt runs in a subprocess (`ingestion/dbt_main.py`): each build gets its own environment
-(`AGENTOPS_DATA_DIR`), and dbt-duckdb, which keeps its connection open for the life of the
-process, releases the build database when the subprocess ends. Builds of one data directory
+dbt runs in a subprocess (`dbt_main.py` beside this module): each build gets its own
+environment (`AGENTOPS_DATA_DIR`), and dbt-duckdb, which keeps its connection open for the life
+of the process, releases the build database when the subprocess ends. Builds of one data directory
 are serialized by a lock file.
 """
 
@@ -49,6 +49,7 @@ from pathlib import Path
 from typing import Any
 
 from ingestion.budgets import BudgetsFileError, write_budgets_reference
+from ingestion.fsync import fsync_and_rename
 from ingestion.settings import DBT_PROJECT_DIR, warehouse_path
 from ingestion.settings import data_dir as default_data_dir
 
@@ -205,7 +206,7 @@ def dbt_command(
     args = [
         sys.executable,
         "-m",
-        "ingestion.dbt_main",
+        "orchestration.warehouse.dbt_main",
         command,
         "--project-dir",
         str(DBT_PROJECT_DIR),
@@ -261,17 +262,10 @@ def publish(build_path: Path, dest: Path) -> None:
     try:
         with open(build_path, "rb") as src, open(tmp, "wb") as dst:
             shutil.copyfileobj(src, dst, _COPY_CHUNK)
-            dst.flush()
-            os.fsync(dst.fileno())
-        os.replace(tmp, dest)
+        fsync_and_rename(tmp, dest)
     except BaseException:
         tmp.unlink(missing_ok=True)
         raise
-    fd = os.open(dest.parent, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
 
 
 def _invoke(base: Path, cmd: list[str]) -> tuple[subprocess.CompletedProcess, float]:
