@@ -39,6 +39,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from ingestion.contract import TIMESTAMP_FIELDS, Stamps, attributes_json, content_hash
+from ingestion.fsync import fsync_dir, fsync_file
 
 MONEY = pa.decimal128(38, 18)
 TS = pa.timestamp("us", tz="UTC")
@@ -309,7 +310,7 @@ class DayFiles:
                 writer.close()
             except (pa.ArrowException, OSError) as exc:
                 raise disk_error(exc) from exc
-            _fsync_file(dest)
+            fsync_file(dest)
             out.append(str(dest))
         self.open.clear()
         return out
@@ -485,27 +486,3 @@ def disk_error(exc: Exception) -> OSError:
     text = str(exc)
     code = errno.ENOSPC if "No space left" in text or "disk is full" in text else errno.EIO
     return OSError(code, text)
-
-
-def _fsync_file(path: Path) -> None:
-    fd = os.open(path, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
-
-
-def fsync_dir(path: Path) -> None:
-    fd = os.open(path, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
-
-
-def fsync_and_rename(tmp: Path, dest: Path) -> None:
-    """Put a fully written temporary file in place: fsync it, rename it over `dest`, fsync the
-    folder. `tmp` must sit in dest's folder under a name no reader's glob matches."""
-    _fsync_file(tmp)
-    os.replace(tmp, dest)
-    fsync_dir(dest.parent)

@@ -18,7 +18,8 @@ from typing import Any, BinaryIO
 import orjson
 
 from ingestion.contract import EVENT_TOO_LARGE, Rejection
-from ingestion.lake import Lake, fsync_dir, new_load_id
+from ingestion.fsync import fsync_dir
+from ingestion.lake import Lake, new_load_id
 from ingestion.redaction import DEFAULT_REDACTOR, Redactor, unescape_lossy
 from ingestion.settings import data_dir as default_data_dir
 

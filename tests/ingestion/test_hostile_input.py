@@ -337,7 +337,7 @@ def test_disk_full_on_a_fake_disk_by_file_and_http(
 
     src = tmp_path / "in.jsonl"
     src.write_bytes(jsonl(mixed_lines(10)))
-    monkeypatch.setattr(ingestion.lake, "_fsync_file", lambda path: full(0))
+    monkeypatch.setattr(ingestion.lake, "fsync_file", lambda path: full(0))
     with pytest.raises(LoadError, match="^disk full while writing under"):
         load_paths([src], data_dir)
     assert visible_files(data_dir) == []
