@@ -6,10 +6,9 @@
     A call span reported only by its completion event started `latency_ms` before it; every
     other span starts at its first event and ends at its last.
 
-    Incremental like fct_runs: every span of a run with an event new since this model last
-    wrote is recomputed from all of that run's events (delete+insert on the run), and a new
-    price book recomputes every span's cost. -#}
-{%- set reprice_all = price_book_changed(ref('int_price_book_version')) -%}
+    Incremental on fct_runs: every span of a run that fct_runs rewrote since this model last
+    wrote (a run with a new event, or every run under a new price book) is recomputed from
+    all of that run's events, delete+insert on the run. -#}
 {{
     config(
         materialized='incremental',
@@ -21,27 +20,14 @@
 
 with
 
-{% if is_incremental() and not reprice_all %}
+{% if is_incremental() %}
+-- No event of such a run happened before its first_event_at, and the bound lets DuckDB skip
+-- the row groups of other days.
 touched_runs as (
 
-    select {{ tenant_key('run_id') }}, min(occurred_at) as first_new_event_at
-    from {{ ref('stg_lake__events') }}
+    select {{ tenant_key('run_id') }}, first_event_at
+    from {{ ref('fct_runs') }}
     where built_at > {{ last_built_at() }}
-    group by all
-
-),
-
--- As in fct_runs: no event of a touched run happened before this, and the bound lets DuckDB
--- skip the row groups of other days.
-touched_since as (
-
-    select least(
-        (select min(first_new_event_at) from touched_runs),
-        (
-            select min(first_event_at) from {{ this }}
-            where {{ tenant_key_in('run_id', 'touched_runs') }}
-        )
-    ) as occurred_at
 
 ),
 {% endif %}
@@ -49,8 +35,8 @@ touched_since as (
 events as (
 
     select * from {{ ref('stg_lake__events') }}
-    {% if is_incremental() and not reprice_all %}
-    where occurred_at >= (select occurred_at from touched_since)
+    {% if is_incremental() %}
+    where occurred_at >= (select min(first_event_at) from touched_runs)
         and {{ tenant_key_in('run_id', 'touched_runs') }}
     {% endif %}
 
@@ -59,8 +45,8 @@ events as (
 model_calls as (
 
     select * from {{ ref('fct_model_calls') }}
-    {% if is_incremental() and not reprice_all %}
-    where occurred_at >= (select occurred_at from touched_since)
+    {% if is_incremental() %}
+    where occurred_at >= (select min(first_event_at) from touched_runs)
         and {{ tenant_key_in('run_id', 'touched_runs') }}
     {% endif %}
 
