@@ -722,7 +722,8 @@ def test_an_orphan_row_fails_its_relationship_test_and_the_exit_status(
     failed = sorted(f.split(":")[0].removeprefix("test.agentops_warehouse.") for f in failures)
     assert [name.rsplit(".", 1)[0] for name in failed] == [
         "assert_runs_add_up_to_model_calls",  # the call is not in its run's totals
+        "assert_spans_and_workflows_add_up_to_runs",  # nor in any span
         "tenant_relationships_in_build_fct_model_calls_event_id__event_id__occurred_at__ref_fct_events_",
         "tenant_relationships_in_build_fct_model_calls_model_call_id__model_call_id__occurred_at__ref_stg_lake__model_calls_",
     ], failures
-    assert statuses["fail"] == 3 and all("Got 1 result" in f for f in failures), failures
+    assert statuses["fail"] == 4 and all("Got 1 result" in f for f in failures), failures

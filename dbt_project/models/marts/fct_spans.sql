@@ -9,6 +9,7 @@
     Incremental on fct_runs: every span of a run that fct_runs rewrote since this model last
     wrote (a run with a new event, or every run under a new price book) is recomputed from
     all of that run's events, delete+insert on the run. -#}
+-- depends_on: {{ ref('fct_runs') }}
 {{
     config(
         materialized='incremental',
