@@ -1,1 +1,1 @@
-"""See README.md."""
+"""The Streamlit dashboard: reads the published warehouse's marts, never writes (README)."""

@@ -8,7 +8,9 @@ from __future__ import annotations
 
 import streamlit as st
 
-from app import filters, queries, ui
+from app import filters, ui
+from app.queries import connection as db
+from app.queries import headline
 
 st.set_page_config(
     page_title="AgentOps Warehouse",
@@ -40,14 +42,14 @@ PAGES = {
 
 page = st.navigation(PAGES)
 
-wh = queries.warehouse()
-with queries.reading(wh):  # one read-only connection for this run's uncached queries
+wh = db.warehouse()
+with db.reading(wh):  # one read-only connection for this run's uncached queries
     dims, latest = None, None
     if wh is not None:
         try:
-            dims = queries.dimension_values(wh)
-            latest = queries.summary(wh).get("latest_event_at")
-        except queries.WarehouseError:
+            dims = headline.dimension_values(wh)
+            latest = headline.summary(wh).get("latest_event_at")
+        except db.WarehouseError:
             dims = None  # the page explains; the filters just have nothing to offer
     if dims is not None:
         ui.remember(filters.sidebar(dims, latest))

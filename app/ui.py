@@ -13,8 +13,9 @@ from typing import Any
 import pandas as pd
 import streamlit as st
 
-from app import queries
 from app.filters import FilterInputs, Filters, window
+from app.queries import connection as db
+from app.queries import headline
 
 
 def _refresh_seconds() -> float:
@@ -106,16 +107,16 @@ def remember(inputs: FilterInputs) -> None:
     st.session_state["_filter_inputs"] = inputs
 
 
-def current() -> tuple[queries.Warehouse | None, Filters]:
+def current() -> tuple[db.Warehouse | None, Filters]:
     """The warehouse as of now and the filters, with a relative window moved to the newest
     data: what a page body (re-run by its refresh fragment) should show."""
-    wh = queries.warehouse()
+    wh = db.warehouse()
     inputs: FilterInputs | None = st.session_state.get("_filter_inputs")
     f = inputs.filters if inputs else Filters()
     if wh is not None and inputs is not None and inputs.preset != "custom":
         try:
-            latest = queries.summary(wh).get("latest_event_at")
-        except queries.WarehouseError:
+            latest = headline.summary(wh).get("latest_event_at")
+        except db.WarehouseError:
             latest = None
         start, end, label = window(inputs.preset, inputs.dates, latest, datetime.now(UTC))
         f = Filters(start, end, f.tenant, f.workspace, f.project, f.agent, label)
@@ -128,7 +129,7 @@ def describe(f: Filters) -> str:
     return " · ".join(parts)
 
 
-def header(title: str, f: Filters | None, wh: queries.Warehouse | None, note: str = "") -> None:
+def header(title: str, f: Filters | None, wh: db.Warehouse | None, note: str = "") -> None:
     """Title, what the page is filtered to, and how fresh the data is."""
     st.title(title)
     bits = []
@@ -136,8 +137,8 @@ def header(title: str, f: Filters | None, wh: queries.Warehouse | None, note: st
         bits.append(describe(f))
     if wh is not None:
         try:
-            s = queries.summary(wh)
-        except queries.WarehouseError:
+            s = headline.summary(wh)
+        except db.WarehouseError:
             s = {}
         latest = s.get("latest_event_at")
         bits.append(
@@ -152,7 +153,7 @@ def header(title: str, f: Filters | None, wh: queries.Warehouse | None, note: st
 
 
 def missing_warehouse() -> None:
-    path = queries.warehouse_path()
+    path = db.warehouse_path()
     st.info(
         f"**No warehouse yet.** The dashboard reads the published warehouse at `{path}`, "
         "and there is none. `agentops-wh build` publishes it from the events loaded so far "
@@ -183,18 +184,18 @@ def guard() -> Iterator[None]:
     """Show a warehouse problem as a message that says what to do, never a traceback."""
     try:
         yield
-    except queries.WarehouseError as exc:
+    except db.WarehouseError as exc:
         st.error(str(exc), icon=":material/error:")
 
 
-def ready(wh: queries.Warehouse | None) -> bool:
+def ready(wh: db.Warehouse | None) -> bool:
     """Render the missing-warehouse or no-events state; True when there is data to show."""
     if wh is None:
         missing_warehouse()
         return False
     try:
-        events = queries.summary(wh).get("events") or 0
-    except queries.WarehouseError as exc:
+        events = headline.summary(wh).get("events") or 0
+    except db.WarehouseError as exc:
         st.error(str(exc), icon=":material/error:")
         return False
     if events == 0:
@@ -209,7 +210,7 @@ def refreshing(body: Callable[[], None]) -> Callable[[], None]:
 
     def refresh() -> None:
         # On a full run the entry script's connection is reused; a refresh opens its own.
-        with queries.reading(queries.warehouse()):
+        with db.reading(db.warehouse()):
             body()
 
     return st.fragment(refresh, run_every=run_every)

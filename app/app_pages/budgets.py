@@ -6,40 +6,9 @@ from __future__ import annotations
 import pandas as pd
 import streamlit as st
 
-from app import charts, queries, ui
-
-SCOPE_COLUMNS = {
-    "tenant": "tenant_id",
-    "workspace": "workspace_id",
-    "project": "project_id",
-    "agent": "agent_id",
-}
-
-
-def in_scope(budgets: pd.DataFrame, dims: pd.DataFrame, f) -> pd.DataFrame:
-    """The budgets that concern the filtered tenants/workspaces/projects/agents.
-
-    A budget is on one scope of its tenant (say a workspace); it is shown when that workspace
-    of that tenant is among those the sidebar filters leave (another tenant's workspace of
-    the same name does not count). Without dimension filters every budget is shown.
-    """
-    chosen = f.dims()
-    if not chosen or budgets.empty:
-        return budgets
-    rows = dims
-    for column, value in chosen.items():
-        rows = rows[rows[column] == value]
-    left = {
-        scope: set(zip(rows.tenant_id, rows[column], strict=True))
-        for scope, column in SCOPE_COLUMNS.items()
-    }
-    keep = [
-        scope in left and (tenant_id, scope_id) in left[scope]
-        for tenant_id, scope, scope_id in zip(
-            budgets.tenant_id, budgets.scope, budgets.scope_id, strict=True
-        )
-    ]
-    return budgets[keep]
+from app import charts, ui
+from app.queries import budgets as q
+from app.queries import connection as db
 
 
 def focus(rows: pd.DataFrame) -> pd.DataFrame:
@@ -61,12 +30,12 @@ def focus(rows: pd.DataFrame) -> pd.DataFrame:
     return chosen
 
 
-def budget_table(wh: queries.Warehouse, f) -> None:
+def budget_table(wh: db.Warehouse, f) -> None:
     period = st.segmented_control(
         "Period", ["current", "previous"], default="current", key="budget_period",
         format_func=lambda p: f"{p.title()} period",
     ) or "current"  # fmt: skip
-    rows = focus(in_scope(queries.budgets(wh, period), queries.dimension_values(wh), f))
+    rows = focus(q.budgets(wh, f, period))
     if rows.empty:
         st.info(
             "No budget applies to these filters. Budgets come from the CSV file named by "
@@ -156,9 +125,9 @@ def budget_table(wh: queries.Warehouse, f) -> None:
     ui.chart(st, charts.budget_bars(rows))
 
 
-def alert_history(wh: queries.Warehouse, f) -> None:
+def alert_history(wh: db.Warehouse, f) -> None:
     st.subheader("Alerts")
-    counts, rows = queries.alerts(wh, f)
+    counts, rows = q.alerts(wh, f)
     if rows.empty:
         st.caption(
             "No alert in this window. Budget alerts come from budget.threshold_hit and "

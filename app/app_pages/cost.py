@@ -6,7 +6,10 @@ from __future__ import annotations
 import pandas as pd
 import streamlit as st
 
-from app import charts, queries, ui
+from app import charts, ui
+from app.queries import connection as db
+from app.queries import cost as q
+from app.queries import headline
 
 DIMENSION_LABELS = {
     "tenant": "Tenant",
@@ -20,9 +23,9 @@ DIMENSION_LABELS = {
 TOP_SERIES = 8
 
 
-def kpi_tiles(wh: queries.Warehouse, f) -> dict:
-    k = queries.kpis(wh, f)
-    versions = queries.price_book_versions(wh, f)
+def kpi_tiles(wh: db.Warehouse, f) -> dict:
+    k = headline.kpis(wh, f)
+    versions = q.price_book_versions(wh, f)
     cols = st.columns(4)
     cols[0].metric(
         "Spend",
@@ -55,7 +58,7 @@ def kpi_tiles(wh: queries.Warehouse, f) -> dict:
     return k  # fmt: skip
 
 
-def spend_breakdown(wh: queries.Warehouse, f, grain: str) -> None:
+def spend_breakdown(wh: db.Warehouse, f, grain: str) -> None:
     st.subheader("Spend by")
     dimension = (
         st.segmented_control(
@@ -68,7 +71,7 @@ def spend_breakdown(wh: queries.Warehouse, f, grain: str) -> None:
         )
         or "provider"
     )
-    by = queries.spend_by(wh, f, dimension)
+    by = q.spend_by(wh, f, dimension)
     palette = charts.PROVIDER_COLOURS if dimension == "provider" else {}
     left, right = st.columns([2, 3])
     with left:
@@ -83,7 +86,7 @@ def spend_breakdown(wh: queries.Warehouse, f, grain: str) -> None:
             },
         )
     with right:
-        series = queries.spend_series_by(wh, f, dimension, grain)
+        series = q.spend_series_by(wh, f, dimension, grain)
         if not series.empty:
             # Top categories by spend, the rest as "other": a legend stays readable.
             top = list(by[dimension].head(TOP_SERIES))
@@ -107,9 +110,9 @@ def spend_breakdown(wh: queries.Warehouse, f, grain: str) -> None:
             )
 
 
-def tokens(wh: queries.Warehouse, f, grain: str) -> None:
+def tokens(wh: db.Warehouse, f, grain: str) -> None:
     st.subheader("Tokens by kind")
-    series = queries.token_series(wh, f, grain)
+    series = q.token_series(wh, f, grain)
     totals = series.drop(columns="bucket").sum()
     table = pd.DataFrame(
         [
@@ -154,9 +157,9 @@ def tokens(wh: queries.Warehouse, f, grain: str) -> None:
     )
 
 
-def unpriced(wh: queries.Warehouse, f) -> None:
+def unpriced(wh: db.Warehouse, f) -> None:
     st.subheader("Unpriced usage")
-    rows = queries.unpriced_usage(wh, f)
+    rows = q.unpriced_usage(wh, f)
     if rows.empty:
         st.caption("Every model call in this window has a price.")
         return
@@ -175,9 +178,9 @@ def unpriced(wh: queries.Warehouse, f) -> None:
     )
 
 
-def ledger(wh: queries.Warehouse, f) -> None:
+def ledger(wh: db.Warehouse, f) -> None:
     st.subheader("Cost ledger")
-    by_build, entries = queries.ledger(wh, f)
+    by_build, entries = q.ledger(wh, f)
     st.caption(
         "Append-only: each build books new calls ('usage', or 'unpriced' with a NULL cost) and, "
         "when the price book changes, the difference for calls already booked ('reprice')."
@@ -212,7 +215,7 @@ def body() -> None:
         if not k["model_calls"]:
             ui.nothing_in_window("model calls", f)
             return
-        summary = queries.summary(wh)
+        summary = headline.summary(wh)
         grain = f.grain((summary.get("first_event_at"), summary.get("latest_event_at")))
         spend_breakdown(wh, f, grain)
         tokens(wh, f, grain)

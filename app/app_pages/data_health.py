@@ -1,8 +1,9 @@
 """Data health: loads and quarantine over time, the top reason codes with example lines,
 duplicates, the last load and build, and how fresh the published warehouse is.
 
-It reads the lake's commit records and the quarantine folder as well as the warehouse, so it
-still helps when there is no warehouse yet. Loads carry no tenant: the sidebar filters do not
+Loads and quarantined lines come from the published warehouse (marts.fct_loads,
+marts.fct_quarantined_lines); the lake's commit records are only counted, by name, to tell
+the loads a build has not published yet. Loads carry no tenant: the sidebar filters do not
 apply here.
 """
 
@@ -13,10 +14,13 @@ from datetime import UTC, datetime
 import pandas as pd
 import streamlit as st
 
-from app import charts, queries, ui
+from app import charts, ui
+from app.queries import connection as db
+from app.queries import data_health as q
+from app.queries import headline
 
 
-def loads_section(loads: pd.DataFrame, in_warehouse: set[str] | None) -> None:
+def loads_section(loads: pd.DataFrame, unpublished: int) -> None:
     last = loads.loaded_at.max() if not loads.empty else None
     cols = st.columns(4)
     cols[0].metric(
@@ -36,23 +40,23 @@ def loads_section(loads: pd.DataFrame, in_warehouse: set[str] | None) -> None:
     )
     if last is not None:
         st.caption(f"Last load {ui.ago(last.to_pydatetime())} ({ui.when(last)}).")
+    if unpublished:
+        st.warning(
+            f"{unpublished} load(s) committed to the lake are not in the published warehouse "
+            "yet: run `agentops-wh build` (or let Dagster's schedule do it).",
+            icon=":material/schedule:",
+        )
     if loads.empty:
-        st.info("Nothing has been loaded yet.\n\n" + ui.FIRST_EVENT_HELP, icon=":material/inbox:")
+        if not unpublished:
+            st.info(
+                "Nothing has been loaded yet.\n\n" + ui.FIRST_EVENT_HELP, icon=":material/inbox:"
+            )
         return
-    if in_warehouse is not None:
-        pending = loads[(loads.accepted > 0) & ~loads.load_id.isin(in_warehouse)]
-        if len(pending):
-            st.warning(
-                f"{len(pending)} load(s) with {int(pending.accepted.sum()):,} events are not in "
-                "the published warehouse yet: run `agentops-wh build` (or let Dagster's "
-                "schedule do it).",
-                icon=":material/schedule:",
-            )
-        else:
-            st.success(
-                "Every committed load is in the published warehouse.",
-                icon=":material/check_circle:",
-            )
+    if not unpublished:
+        st.success(
+            "Every committed load is in the published warehouse.",
+            icon=":material/check_circle:",
+        )
     span = loads.loaded_at.max() - loads.loaded_at.min()
     grain = "hour" if span <= pd.Timedelta(days=3) else "day"
     series = (
@@ -73,22 +77,22 @@ def loads_section(loads: pd.DataFrame, in_warehouse: set[str] | None) -> None:
             grain=grain,
         ),
     )
-    with st.expander(f"Latest loads ({min(len(loads), queries.LIST_LIMIT)} of {len(loads)})"):
+    with st.expander(f"Latest loads ({min(len(loads), db.LIST_LIMIT)} of {len(loads)})"):
         ui.table(
-            loads.head(queries.LIST_LIMIT),
+            loads.head(db.LIST_LIMIT),
             "loads",
             config={"loaded_at": ui.time_column("loaded (UTC)")},
         )
 
 
-def quarantine_section() -> None:
+def quarantine_section(wh: db.Warehouse) -> None:
     st.subheader("Quarantine")
-    reasons, examples = queries.quarantine(str(queries.data_dir()), queries.quarantine_signature())
+    reasons, examples = q.quarantine(wh)
     if reasons.empty:
         st.caption("No line has been quarantined.")
         return
     st.caption(
-        f"Rejected lines are kept in `{queries.data_dir() / 'quarantine'}`, one JSON object "
+        f"Rejected lines are kept in `{db.data_dir() / 'quarantine'}`, one JSON object "
         "each with the reason and the original line."
     )
     left, right = st.columns([2, 3])
@@ -124,12 +128,9 @@ def quarantine_section() -> None:
     )
 
 
-def warehouse_section(wh: queries.Warehouse | None) -> set[str] | None:
+def warehouse_section(wh: db.Warehouse) -> None:
     st.subheader("Published warehouse")
-    if wh is None:
-        ui.missing_warehouse()
-        return None
-    s = queries.summary(wh)
+    s = headline.summary(wh)
     now = datetime.now(UTC)
     cols = st.columns(4)
     cols[0].metric("Events in the warehouse", ui.integer(s.get("events")), border=True)
@@ -151,7 +152,7 @@ def warehouse_section(wh: queries.Warehouse | None) -> set[str] | None:
         border=True,
         help=f"{ui.when(s.get('latest_event_at'))}: the newest occurred_at.",
     )
-    dq = queries.data_quality(wh)
+    dq = q.data_quality(wh)
     cols = st.columns(4)
     for col, (label, key, text) in zip(
         cols,
@@ -190,18 +191,23 @@ def warehouse_section(wh: queries.Warehouse | None) -> set[str] | None:
     if isinstance(dq.get("mismatch_examples"), pd.DataFrame) and len(dq["mismatch_examples"]):
         with st.expander("Runs whose roll-up disagrees with their model calls"):
             ui.table(dq["mismatch_examples"], "usage_mismatches")
-    return set(queries.warehouse_loads(wh).load_id)
 
 
 def body() -> None:
-    wh = queries.warehouse()
+    wh = db.warehouse()
     ui.header("Data health", None, wh, note="filters do not apply: loads carry no tenant")
     with ui.guard():
-        in_warehouse = warehouse_section(wh)
+        if wh is None:
+            st.subheader("Published warehouse")
+            ui.missing_warehouse()
+            committed = q.unregistered_loads(None)
+            if committed:
+                st.caption(f"{committed} load(s) committed to the lake wait for that build.")
+            return
+        warehouse_section(wh)
         st.subheader("Loads")
-        loads = queries.loads(str(queries.data_dir()), queries.loads_signature())
-        loads_section(loads, in_warehouse)
-        quarantine_section()
+        loads_section(q.loads(wh), q.unregistered_loads(wh))
+        quarantine_section(wh)
 
 
 ui.refreshing(body)()

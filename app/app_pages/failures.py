@@ -5,11 +5,14 @@ from __future__ import annotations
 
 import streamlit as st
 
-from app import charts, queries, ui
+from app import charts, ui
+from app.queries import connection as db
+from app.queries import failures as q
+from app.queries import headline
 
 
-def kpi_tiles(wh: queries.Warehouse, f) -> dict:
-    k = queries.failure_kpis(wh, f)
+def kpi_tiles(wh: db.Warehouse, f) -> dict:
+    k = q.failure_kpis(wh, f)
     cols = st.columns(5)
     cols[0].metric(
         "Failures",
@@ -39,9 +42,9 @@ def body() -> None:
         if not k["failures"]:
             ui.nothing_in_window("failures", f)
             return
-        summary = queries.summary(wh)
+        summary = headline.summary(wh)
         grain = f.grain((summary.get("first_event_at"), summary.get("latest_event_at")))
-        series = queries.failure_series(wh, f, grain)
+        series = q.failure_series(wh, f, grain)
         ui.chart(
             st,
             charts.stacked_bars(
@@ -55,8 +58,8 @@ def body() -> None:
             ),
         )
 
-        by_code = queries.failures_by_code(wh, f)
-        by_workflow = queries.failures_by_workflow(wh, f)
+        by_code = q.failures_by_code(wh, f)
+        by_workflow = q.failures_by_workflow(wh, f)
         left, right = st.columns(2)
         with left:
             st.subheader("By error code")
@@ -74,7 +77,7 @@ def body() -> None:
         code = st.selectbox(
             "Error code", codes, index=None, placeholder="All error codes", key="failure_code"
         )
-        recent = queries.recent_failures(wh, f, code)
+        recent = q.recent_failures(wh, f, code)
         recent = recent.assign(trace=ui.trace_links(recent))
         ui.table(
             recent,

@@ -5,7 +5,9 @@ from __future__ import annotations
 
 import streamlit as st
 
-from app import charts, queries, ui
+from app import charts, ui
+from app.queries import governance as q
+from app.queries import headline
 
 
 def body() -> None:
@@ -14,7 +16,7 @@ def body() -> None:
     if not ui.ready(wh):
         return
     with ui.guard():
-        k = queries.policy_kpis(wh, f)
+        k = q.policy_kpis(wh, f)
         cols = st.columns(5)
         cols[0].metric("Decisions", ui.integer(k["decisions"]), border=True)
         cols[1].metric("Allowed", ui.integer(k["allowed"]), border=True)
@@ -30,21 +32,21 @@ def body() -> None:
             ui.nothing_in_window("policy decisions", f)
             return
 
-        summary = queries.summary(wh)
+        summary = headline.summary(wh)
         grain = f.grain((summary.get("first_event_at"), summary.get("latest_event_at")))
-        by_policy, by_actor = queries.policy_breakdown(wh, f)
+        by_policy, by_actor = q.policy_breakdown(wh, f)
         left, right = st.columns(2)
         with left:
             by = (
                 st.segmented_control(
                     "Decisions over time by",
-                    list(queries.POLICY_SERIES_BY),
+                    list(q.POLICY_SERIES_BY),
                     default="decision",
                     key="policy_series_by",
                 )
                 or "decision"
             )
-            series = queries.policy_series(wh, f, grain, by)
+            series = q.policy_series(wh, f, grain, by)
             palette = charts.STATUS_COLOURS if by == "decision" else {}
             ui.chart(
                 st,
@@ -92,7 +94,7 @@ def body() -> None:
             ui.table(by_actor, "decisions_by_actor")
 
         st.subheader("Blocked and escalated")
-        flagged = queries.flagged_decisions(wh, f)
+        flagged = q.flagged_decisions(wh, f)
         flagged = flagged.assign(trace=ui.trace_links(flagged))
         ui.table(
             flagged,

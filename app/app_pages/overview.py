@@ -7,11 +7,14 @@ from decimal import ROUND_HALF_UP, Decimal
 
 import streamlit as st
 
-from app import charts, queries, ui
+from app import charts, ui
+from app.queries import connection as db
+from app.queries import headline
+from app.queries import overview as q
 
 
-def kpi_tiles(wh: queries.Warehouse, f) -> dict:
-    now, previous = queries.kpis_compared(wh, f)
+def kpi_tiles(wh: db.Warehouse, f) -> dict:
+    now, previous = headline.kpis_compared(wh, f)
     prev = previous or {}
     vs = " vs the previous period" if previous is not None else ""
     row1 = st.columns(4)
@@ -87,8 +90,8 @@ def _ms_delta(now: float | None, prev: float | None) -> str | None:
     return f"{now - prev:+,.0f} ms"
 
 
-def running_now(wh: queries.Warehouse, f) -> None:
-    count, rows = queries.running_runs(wh, f)
+def running_now(wh: db.Warehouse, f) -> None:
+    count, rows = q.running_runs(wh, f)
     st.subheader(f"Runs in progress now: {count:,}")
     if not count:
         st.caption("No run is in progress (every run has a completed or failed event).")
@@ -119,11 +122,11 @@ def running_now(wh: queries.Warehouse, f) -> None:
         st.caption(f"The {len(rows)} most recently started of {count:,}.")
 
 
-def trends(wh: queries.Warehouse, f) -> None:
-    summary = queries.summary(wh)
+def trends(wh: db.Warehouse, f) -> None:
+    summary = headline.summary(wh)
     grain = f.grain((summary.get("first_event_at"), summary.get("latest_event_at")))
-    usage = queries.usage_series(wh, f, grain)
-    runs = queries.run_series(wh, f, grain)
+    usage = q.usage_series(wh, f, grain)
+    runs = q.run_series(wh, f, grain)
     st.subheader(f"Trends (per {grain})")
     left, right = st.columns(2)
     if not usage.empty:
@@ -184,8 +187,8 @@ def trends(wh: queries.Warehouse, f) -> None:
         )
 
 
-def workflows(wh: queries.Warehouse, f) -> None:
-    econ = queries.workflow_economics(wh, f)
+def workflows(wh: db.Warehouse, f) -> None:
+    econ = q.workflow_economics(wh, f)
     if econ.empty:
         return
     econ = econ.copy()
@@ -194,10 +197,7 @@ def workflows(wh: queries.Warehouse, f) -> None:
         for failed, ended in zip(econ.failed_runs, econ.ended_runs, strict=True)
     ]
     # Exact money: DECIMAL arithmetic in Python, rounded for display only.
-    econ["wasted_usd"] = [
-        Decimal(a) + Decimal(b)
-        for a, b in zip(econ.failed_run_spend_usd, econ.failed_call_spend_usd, strict=True)
-    ]
+    econ["wasted_usd"] = [Decimal(x) for x in econ.wasted_usd]
     econ["cost_per_success_usd"] = [
         (Decimal(spend) / ok).quantize(Decimal("0.000001"), rounding=ROUND_HALF_UP) if ok else None
         for spend, ok in zip(econ.spend_usd, econ.succeeded_runs, strict=True)

@@ -6,7 +6,9 @@ from __future__ import annotations
 import pandas as pd
 import streamlit as st
 
-from app import charts, queries, ui
+from app import charts, ui
+from app.queries import connection as db
+from app.queries import traces as q
 
 STATUSES = ["succeeded", "failed", "cancelled", "running"]
 
@@ -81,14 +83,14 @@ def run_summary(run: dict) -> None:
         )
 
 
-def show_run(wh: queries.Warehouse, tenant_id: str, run_id: str) -> None:
-    run = queries.run_detail(wh, tenant_id, run_id)
+def show_run(wh: db.Warehouse, tenant_id: str, run_id: str) -> None:
+    run = q.run_detail(wh, tenant_id, run_id)
     if not run:
         st.warning(f"No run `{run_id}` of tenant `{tenant_id}` in the warehouse.")
         return
     st.subheader(f"Run {run_id}")
     run_summary(run)
-    spans = span_table(queries.run_spans(wh, tenant_id, run_id), run_id)
+    spans = span_table(q.run_spans(wh, tenant_id, run_id), run_id)
     if spans.empty:
         st.info("This run has no events with trace spans.")
         return
@@ -148,7 +150,7 @@ def body() -> None:
             bind="query-params",
         )
         run_q, trace_q = (run_q or "").strip(), (trace_q or "").strip()
-        runs = queries.find_runs(wh, f, run_q, trace_q, status)
+        runs = q.find_runs(wh, f, run_q, trace_q, status)
         if runs.empty:
             if run_q or trace_q:
                 st.warning("No run matches that id (ids match from their beginning).")

@@ -17,9 +17,8 @@
     {{ watermark('built_at', relation) }}
 {%- endmacro %}
 
-{#- Max of a column of {{ this }} as a scalar subquery. The pricing models use it on
-    loaded_at. -#}
-{% macro watermark(column='loaded_at', relation=none) -%}
+{#- Max of a column of {{ this }} as a scalar subquery (last_built_at's, on built_at). -#}
+{% macro watermark(column='built_at', relation=none) -%}
     {%- set rel = relation if relation is not none else this -%}
     (select coalesce(max({{ column }}), {{ min_timestamptz() }}) from {{ rel }})
 {%- endmacro %}

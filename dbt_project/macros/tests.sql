@@ -35,20 +35,26 @@ having count(*) > 1
 {{ _unique_in_build(model, [column_name], stamp) }}
 {% endtest %}
 
-{#- (tenant_id, column) is unique among the rows of the latest write, against the table. -#}
-{% test tenant_unique_in_build(model, column_name, stamp='built_at') %}
-{{ _unique_in_build(model, tenant_key_columns(column_name), stamp) }}
+{#- (tenant_id, column) is unique among the rows of the latest write, against the table;
+    with `within`, (tenant_id, *within, column): a span_id within its run. -#}
+{% test tenant_unique_in_build(model, column_name, stamp='built_at', within=[]) %}
+{{ _unique_in_build(model, _tenant_key_within(column_name, within), stamp) }}
 {% endtest %}
 
-{#- (tenant_id, column) is unique over the whole table. -#}
-{% test tenant_unique(model, column_name) %}
+{#- (tenant_id, *within, column) is unique over the whole table. -#}
+{% test tenant_unique(model, column_name, within=[]) %}
 
-select {{ tenant_key(column_name) }}, count(*) as n_records
+select {{ _tenant_key_within(column_name, within) | join(', ') }}, count(*) as n_records
 from {{ model }}
 group by all
 having count(*) > 1
 
 {% endtest %}
+
+{% macro _tenant_key_within(column_name, within) -%}
+    {%- set key = tenant_key_columns(column_name) -%}
+    {{ return(key[:-1] + within + key[-1:]) }}
+{%- endmacro %}
 
 {#- Every non-NULL (tenant_id, column) of the model exists as (tenant_id, field) in `to`:
     a child row never points at another tenant's parent. -#}

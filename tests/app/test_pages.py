@@ -319,6 +319,37 @@ def test_budgets_match_budget_status(warehouse_dir: Path, page) -> None:
     assert metric(at, "Forecast over limit") == str(int(forecast_only))
 
 
+def test_budgets_shown_are_those_whose_scope_the_filters_leave(warehouse_dir: Path, page) -> None:
+    """Under a tenant and one of its projects, the budgets on the tenant, and on a workspace,
+    project or agent that events of that project named; not a budget on another project."""
+    data = warehouse_dir
+    project = scalar(
+        data,
+        "select min(project_id) from marts.fct_events "
+        "where tenant_id = 'acme' and project_id <> 'acme-prod-finance'",
+    )
+    at = page(data, "budgets", tenant="acme", project=project)
+    covered = sql(
+        data,
+        """
+        select b.budget_id
+        from marts.budget_status as b
+        where b.period_kind = 'current' and b.tenant_id = 'acme' and exists (
+            select 1 from marts.fct_events as e
+            where e.tenant_id = b.tenant_id and e.project_id = ?
+                and b.scope_id = case b.scope
+                    when 'tenant' then e.tenant_id when 'workspace' then e.workspace_id
+                    when 'project' then e.project_id else e.agent_id end
+        )
+        order by 1
+        """,
+        [project],
+    )
+    assert list(covered.budget_id) == ["acme-daily", "acme-monthly"]
+    assert sorted(frame(at, "budget_id", "spend_usd").budget_id) == list(covered.budget_id)
+    assert metric(at, "Budgets") == "2"
+
+
 def test_governance_numbers_match_sql(warehouse_dir: Path, page) -> None:
     data = warehouse_dir
     at = page(data, "governance", range="All time")

@@ -35,3 +35,19 @@ def test_data_health_shows_the_reused_model_call_id(two_tenants: Corpus, page) -
     assert list(zip(listed.tenant_id, listed.event_id, listed.winning_event_id, strict=True)) == [
         ("zeta", "evt-0-reused", "evt-0-2")
     ]
+
+
+def test_budgets_page_shows_the_budgets_the_filters_concern(two_tenants: Corpus, page) -> None:
+    """Each tenant budgets the project name both use: a tenant's view lists its own budget
+    only; the shared name picked without a tenant lists both (the sidebar warns)."""
+
+    def listed(**query: str) -> list[str]:
+        at = page(two_tenants.data_dir, "budgets", **query)
+        return sorted(frame(at, "budget_id", "spend_usd").budget_id)
+
+    assert listed() == ["acme-support", "zeta-support"]
+    for tenant in TENANTS:
+        assert listed(tenant=tenant) == [f"{tenant}-support"]
+        assert listed(tenant=tenant, project=SHARED["project_id"]) == [f"{tenant}-support"]
+    assert listed(project=SHARED["project_id"]) == ["acme-support", "zeta-support"]
+    assert listed(tenant="acme", agent="researcher") == ["acme-support"]

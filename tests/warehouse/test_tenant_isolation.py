@@ -132,14 +132,14 @@ def test_a_reused_model_call_id_is_counted_listed_and_priced_once(corpus: Corpus
 
 
 def test_traces_and_spans_are_looked_up_within_a_tenant(corpus: Corpus, monkeypatch) -> None:
-    from app import queries
+    from app.queries import connection, traces
 
     monkeypatch.setenv("AGENTOPS_DATA_DIR", str(corpus.data_dir))
-    wh = queries.warehouse()
+    wh = connection.warehouse()
     for tenant in TENANTS:
-        run = queries.run_detail(wh, tenant, "run-1")
+        run = traces.run_detail(wh, tenant, "run-1")
         assert run["tenant_id"] == tenant
-        spans = queries.run_spans(wh, tenant, "run-1")
+        spans = traces.run_spans(wh, tenant, "run-1")
         # run, step, two model calls, tool call, policy: one span each, this tenant's only
         assert Counter(spans.kind) == {
             "run": 1,
@@ -151,7 +151,7 @@ def test_traces_and_spans_are_looked_up_within_a_tenant(corpus: Corpus, monkeypa
         want = sum(price(e) for e in run_events(tenant, 1) if "model_call" in e)
         assert spans.cost_usd.dropna().map(Decimal).sum() == want
         assert set(spans.decision.dropna()) == {"block" if tenant == "zeta" else "allow"}
-    assert queries.run_detail(wh, "nobody", "run-1") == {}
+    assert traces.run_detail(wh, "nobody", "run-1") == {}
 
 
 def test_budgets_match_only_their_own_tenants_spend(corpus: Corpus) -> None:

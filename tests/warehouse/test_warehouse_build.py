@@ -4,9 +4,12 @@ One scenario, shared by every test of this module (each dbt build costs seconds)
 
 0. build on a data directory without a lake (a fresh clone) -> empty marts, published;
 1. two loads (the second with identical and conflicting duplicates) -> incremental build;
-2. a late load (a past hour, the end of a running run, a duplicate model_call_id) and an
-   alert outbox -> incremental build;
+2. a late load (a past hour, the end of a running run, a duplicate model_call_id), a load
+   whose every line is quarantined and an alert outbox -> incremental build;
 3. a full refresh, which must give the same rows as the incremental path.
+
+The HTTP loader's quarantine gets a file before build 1; before build 2 the quarantine also
+holds files no build may read (a temporary, and one of a load that never committed).
 
 A reader process queries the published warehouse in a loop through builds 1 to 3.
 Expected numbers come from tests/warehouse/expected.py over the same event dicts.
@@ -51,7 +54,14 @@ MARTS = [
     "agg_usage_daily",
     "budget_status",
     "fct_alerts",
+    "fct_spans",
+    "agg_workflow_runs_hourly",
+    "budget_scopes",
+    "fct_loads",
+    "fct_quarantined_lines",
 ]
+# Stamps of the build that wrote (or registered) a row: a full refresh moves them.
+BUILD_STAMPS = ("built_at", "registered_at")
 BUDGET_KEY = "budget:acme:acme-daily:2026-11-20T00:00:00Z:80"
 
 READER = r"""
@@ -91,13 +101,13 @@ class Scenario:
 
 
 def snapshot(path: Path) -> dict[str, list[tuple]]:
-    """Every mart's rows, sorted, without built_at (the stamp of the build that wrote them)."""
+    """Every mart's rows, sorted, without the stamps of the builds that wrote them."""
     con = duckdb.connect(str(path), read_only=True)
     try:
         out: dict[str, Any] = {"columns": {}}
         for t in MARTS:
             cols = [d[0] for d in con.execute(f"select * from marts.{t} limit 0").description]
-            cols = [c for c in cols if c != "built_at"]
+            cols = [c for c in cols if c not in BUILD_STAMPS]
             out["columns"][t] = cols
             out[t] = con.execute(f"select {', '.join(cols)} from marts.{t} order by all").fetchall()
         return out
@@ -126,6 +136,42 @@ def _load(s: Scenario, events: list[dict], name: str) -> None:
     summary = load_paths([f], s.data_dir, final=True)
     assert summary.quarantined == 0, summary
     s.loads.append(events)
+
+
+# Lines no event can be made of, as a producer might send them; the non-UTF-8 one is kept
+# base64-encoded.
+REJECTED_LINES = [
+    b"this is not json",
+    b'{"event_version": "0", "event_id": "no-time", "event_type": "run.started"}',
+    b'{"event_id": "caf\xe9"}',
+]
+
+
+def _load_rejected(s: Scenario, name: str) -> None:
+    """A load whose every line is quarantined: a commit record, no lake rows."""
+    f = s.data_dir / "incoming" / name / "rejected.jsonl"
+    f.parent.mkdir(parents=True)
+    f.write_bytes(b"".join(line + b"\n" for line in REJECTED_LINES))
+    summary = load_paths([f], s.data_dir, final=True)
+    assert (summary.accepted, summary.quarantined) == (0, len(REJECTED_LINES)), summary
+
+
+def _quarantine_over_http(s: Scenario) -> None:
+    """What the HTTP loader writes for a rejected line: a quarantine file of its own."""
+    from ingestion.contract import FieldError, Rejection
+    from ingestion.loader import write_quarantine
+
+    why = Rejection("invalid_json", (FieldError("", "Expecting value"),))
+    assert write_quarantine([(1, b"{oops", why)], "http", s.data_dir)
+
+
+def _leave_unreadable_quarantine(s: Scenario) -> None:
+    """Quarantine files a build must skip: a temporary being written, and the file of a load
+    that never committed (the next load's recovery removes it)."""
+    folder = s.data_dir / "quarantine"
+    line = b'{"source": "x", "line_no": 1, "reason_code": "never_read", "errors": []}\n'
+    (folder / ".tmp-L20990101T000000000000_abcdef.jsonl").write_bytes(line)
+    (folder / "L20990101T000000000000_abcdef.jsonl").write_bytes(line)
 
 
 def late_load(fx: Fixture) -> tuple[list[dict], str, str, datetime]:
@@ -199,10 +245,13 @@ def scenario(tmp_path_factory: pytest.TempPathFactory) -> Scenario:
         fx = make_fixture()
         _load(s, fx.loads[0], "a")
         _load(s, fx.loads[1], "b")
+        _quarantine_over_http(s)
         _build(s)  # 1
         events, s.late_run_id, s.completed_run_id, s.late_hour = late_load(fx)
         _load(s, events, "c")
+        _load_rejected(s, "d")
         write_outbox(s.data_dir)
+        _leave_unreadable_quarantine(s)
         _build(s)  # 2
         _build(s, full_refresh=True)  # 3
         time.sleep(0.3)
@@ -504,6 +553,96 @@ def test_alerts_dedupe_and_delivery_status(scenario: Scenario) -> None:
     assert len(rows) == 3
 
 
+# --- loads and quarantine (the Data health page) -----------------------------------------
+
+
+def _readable_quarantine(data_dir: Path) -> list[tuple]:
+    """The quarantine as a build may read it, parsed here: every line of the complete files
+    of committed loads and of the HTTP loader, as (file, source, line_no, reason_code, first
+    error, the line's first 500 characters)."""
+    committed = {p.stem for p in (data_dir / "lake" / "_loads").glob("*.json")}
+    rows = []
+    for f in sorted((data_dir / "quarantine").glob("*.jsonl")):
+        if f.name.startswith(".") or (f.name.startswith("L") and f.stem not in committed):
+            continue
+        for line in f.read_text().splitlines():
+            rec = json.loads(line)
+            error = rec["errors"][0]
+            raw = rec["raw"] if "raw" in rec else "base64: " + rec["raw_b64"]
+            rows.append(
+                (
+                    f.name,
+                    rec["source"],
+                    rec["line_no"],
+                    rec["reason_code"],
+                    f"{error['path']}: {error['message']}",
+                    raw[:500],
+                )
+            )
+    return sorted(rows)
+
+
+def test_quarantined_lines_are_read_once_per_complete_file(scenario: Scenario) -> None:
+    want = _readable_quarantine(scenario.data_dir)
+    assert Counter(row[3] for row in want) == {
+        "invalid_json": 2,  # one over HTTP, one in the load
+        "missing_field": 1,
+        "invalid_utf8": 1,
+    }
+    columns = "quarantine_file, source, line_no, reason_code, first_error, raw_excerpt"
+    got = query(scenario, f"select {columns} from marts.fct_quarantined_lines order by all")
+    assert got == want
+
+    # Build 1 read the HTTP loader's file; build 2 only the load's (incrementally), never
+    # the temporary nor the file of a load that never committed.
+    def sources(build: int) -> list[str]:
+        cols = scenario.snapshots[build]["columns"]["fct_quarantined_lines"]
+        rows = scenario.snapshots[build]["fct_quarantined_lines"]
+        return sorted(row[cols.index("source")] for row in rows)
+
+    assert sources(1) == ["http"]
+    assert len(sources(2)) == len(want) == 1 + len(REJECTED_LINES)
+    assert query(
+        scenario,
+        "select count(distinct registered_at), count(*) from marts.fct_quarantined_lines "
+        "where source = 'http'",
+    ) == [(1, 1)]
+
+
+def test_loads_hold_each_commit_record_beside_its_lake_rows(scenario: Scenario) -> None:
+    records = {
+        p.stem: json.loads(p.read_text())
+        for p in (scenario.data_dir / "lake" / "_loads").glob("*.json")
+    }
+    want = [
+        (
+            load_id,
+            datetime.strptime(load_id[1:22], "%Y%m%dT%H%M%S%f").replace(tzinfo=UTC),
+            r["accepted"],
+            r["quarantined"],
+            r["duplicates"],
+            r["conflicting_duplicates"],
+            r["files_loaded"],
+            r["accepted"],  # every accepted line is a lake row, duplicates included
+        )
+        for load_id, r in sorted(records.items())
+    ]
+    got = [
+        (row[0], row[1].astimezone(UTC), *row[2:])
+        for row in query(
+            scenario,
+            "select load_id, loaded_at, accepted_lines, quarantined_lines, duplicate_lines, "
+            "conflicting_duplicate_lines, files_loaded, lake_rows from marts.fct_loads "
+            "order by load_id",
+        )
+    ]
+    assert got == want
+    # Loads a, b, c, then d whose every line was quarantined. Duplicates: five identical and
+    # one conflicting copy in b, one identical copy in c (as dq_duplicate_events lists them).
+    assert [(r[2] > 0, r[3]) for r in got] == [(True, 0), (True, 0), (True, 0), (False, 3)]
+    assert sum(r[4] for r in got) == 1 + 6 and sum(r[5] for r in got) == 1
+
+
 # --- incremental == full refresh, publishing ---------------------------------------------
 
 
@@ -584,7 +723,8 @@ def test_an_orphan_row_fails_its_relationship_test_and_the_exit_status(
     failed = sorted(f.split(":")[0].removeprefix("test.agentops_warehouse.") for f in failures)
     assert [name.rsplit(".", 1)[0] for name in failed] == [
         "assert_runs_add_up_to_model_calls",  # the call is not in its run's totals
+        "assert_spans_and_workflows_add_up_to_runs",  # nor in any span
         "tenant_relationships_in_build_fct_model_calls_event_id__event_id__occurred_at__ref_fct_events_",
         "tenant_relationships_in_build_fct_model_calls_model_call_id__model_call_id__occurred_at__ref_stg_lake__model_calls_",
     ], failures
-    assert statuses["fail"] == 3 and all("Got 1 result" in f for f in failures), failures
+    assert statuses["fail"] == 4 and all("Got 1 result" in f for f in failures), failures

@@ -4,10 +4,11 @@
     whole UTC hours). The forecast is a straight line: spend / elapsed fraction of the period;
     the ratio is rounded to 6 decimals so the money stays DECIMAL.
 
-    A budget belongs to one tenant: it counts that tenant's spend only (the join is on
-    tenant_id as well as scope and scope_id, since two tenants may name a project alike).
-    `is_scope_seen` says whether any event of the tenant ever named the budget's scope: a
-    budget on a misspelt or retired scope would otherwise show $0 forever. -#}
+    A budget belongs to one tenant: it counts that tenant's spend only. budget_scopes
+    resolves its scope to the (workspace, project, agent) combinations of that tenant it
+    covers (two tenants may name a project alike). `is_scope_seen` says whether any event of
+    the tenant ever named the budget's scope: a budget on a misspelt or retired scope would
+    otherwise show $0 forever. -#}
 
 with
 
@@ -32,39 +33,9 @@ usage as (
 
 ),
 
-scoped_usage as (
+scopes as (
 
-    -- One row per hour bucket and scope it belongs to, so the join to budgets is an equi-join.
-    select
-        hour_start, tenant_id, 'tenant' as scope, tenant_id as scope_id, cost_usd,
-        unpriced_calls
-    from usage
-    union all
-    select hour_start, tenant_id, 'workspace', workspace_id, cost_usd, unpriced_calls from usage
-    union all
-    select hour_start, tenant_id, 'project', project_id, cost_usd, unpriced_calls from usage
-    union all
-    select hour_start, tenant_id, 'agent', agent_id, cost_usd, unpriced_calls from usage
-
-),
-
-event_dims as (
-
-    select distinct tenant_id, workspace_id, project_id, agent_id
-    from {{ ref('fct_events') }}
-
-),
-
-seen_scopes as (
-
-    -- Every scope any event of a tenant ever named, all time.
-    select distinct tenant_id, 'tenant' as scope, tenant_id as scope_id from event_dims
-    union
-    select distinct tenant_id, 'workspace', workspace_id from event_dims
-    union
-    select distinct tenant_id, 'project', project_id from event_dims
-    union
-    select distinct tenant_id, 'agent', agent_id from event_dims
+    select * from {{ ref('budget_scopes') }}
 
 ),
 
@@ -72,15 +43,19 @@ spend as (
 
     select
         periods.budget_period_id,
-        coalesce(sum(scoped_usage.cost_usd), 0) as spend_usd,
-        cast(coalesce(sum(scoped_usage.unpriced_calls), 0) as bigint) as unpriced_calls
+        coalesce(sum(usage.cost_usd), 0) as spend_usd,
+        cast(coalesce(sum(usage.unpriced_calls), 0) as bigint) as unpriced_calls
     from periods
-    left join scoped_usage
-        on periods.tenant_id = scoped_usage.tenant_id
-        and periods.scope = scoped_usage.scope
-        and periods.scope_id = scoped_usage.scope_id
-        and scoped_usage.hour_start >= periods.period_start
-        and scoped_usage.hour_start < periods.period_end
+    left join scopes
+        on periods.tenant_id = scopes.tenant_id
+        and periods.budget_id = scopes.budget_id
+    left join usage
+        on scopes.tenant_id = usage.tenant_id
+        and scopes.workspace_id = usage.workspace_id
+        and scopes.project_id = usage.project_id
+        and scopes.agent_id = usage.agent_id
+        and usage.hour_start >= periods.period_start
+        and usage.hour_start < periods.period_end
     group by periods.budget_period_id
 
 ),
@@ -98,14 +73,13 @@ measured as (
                 epoch_ms(periods.as_of) - epoch_ms(periods.period_start), 1
             ) / (epoch_ms(periods.period_end) - epoch_ms(periods.period_start))
         ) as elapsed_fraction,
-        seen_scopes.scope_id is not null as is_scope_seen
+        exists (
+            select 1 from scopes
+            where scopes.tenant_id = periods.tenant_id and scopes.budget_id = periods.budget_id
+        ) as is_scope_seen
     from periods
     inner join spend
         on periods.budget_period_id = spend.budget_period_id
-    left join seen_scopes
-        on periods.tenant_id = seen_scopes.tenant_id
-        and periods.scope = seen_scopes.scope
-        and periods.scope_id = seen_scopes.scope_id
 
 ),
 

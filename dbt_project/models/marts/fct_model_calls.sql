@@ -1,4 +1,5 @@
-{#- One row per model call of a tenant, keyed (tenant_id, model_call_id), priced. Incremental on loaded_at; when the price book changes
+{#- One row per model call of a tenant, keyed (tenant_id, model_call_id), priced. Incremental: the calls stg_lake__model_calls wrote
+    since this model last wrote (built_at, macros/incremental.sql); when the price book changes
     (new genai-prices release or an edited override) every call is repriced. -#}
 {%- set reprice_all = price_book_changed(ref('int_price_book_version')) -%}
 {{

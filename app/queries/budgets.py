@@ -1,0 +1,83 @@
+"""The Budgets page's queries: every budget's spend for its period under the sidebar filters
+(marts.budget_status, marts.budget_scopes) and the alert history (marts.fct_alerts)."""
+
+from __future__ import annotations
+
+import pandas as pd
+import streamlit as st
+
+from app.filters import Filters
+from app.queries import connection as db
+
+
+@st.cache_data(ttl=db.WAREHOUSE_TTL, show_spinner=False)
+def budgets(wh: db.Warehouse, f: Filters, period_kind: str = "current") -> pd.DataFrame:
+    """Every budget's row for the current (or previous) period that concerns the filtered
+    tenants, workspaces, projects and agents: a budget on one scope of its tenant (say a
+    workspace) shows when the filters leave a combination it covers (marts.budget_scopes;
+    another tenant's workspace of the same name does not count). Without dimension filters,
+    every budget."""
+    scoped, params = db.where(f, None, alias="scopes.")
+    in_scope = "true"
+    if f.dims():
+        in_scope = f"""exists (
+            select 1 from marts.budget_scopes as scopes
+            where scopes.tenant_id = b.tenant_id and scopes.budget_id = b.budget_id
+                and {scoped}
+        )"""
+    return db.query(
+        wh,
+        f"""
+        select
+            budget_id, tenant_id, scope, scope_id, period, period_start, period_end, as_of,
+            limit_usd, spend_usd, pct_used, thresholds, thresholds_crossed,
+            highest_threshold_crossed, is_over_limit, forecast_usd, is_forecast_over_limit,
+            unpriced_calls, enforcement, destination, is_scope_seen
+        from marts.budget_status as b
+        where period_kind = ? and {in_scope}
+        order by pct_used desc nulls last, tenant_id, budget_id
+        """,
+        [period_kind, *(params if f.dims() else [])],
+    )
+
+
+@st.cache_data(ttl=db.WAREHOUSE_TTL, show_spinner=False)
+def alerts(
+    wh: db.Warehouse, f: Filters, limit: int = db.LIST_LIMIT
+) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """(alerts per delivery status; the latest alerts) for alerts first raised in the window.
+
+    Alerts known only from the outbox have no event time; they are listed whatever the window.
+    """
+    time_where, params = db.where(f, "first_occurred_at", dims=False)
+    dim_where, dim_params = db.where(f, None)
+    where = f"(first_occurred_at is null or ({time_where})) and {dim_where}"
+    params = [*params, *dim_params]
+    return tuple(
+        db.queries(
+            wh,
+            (
+                f"""
+                select delivery_status, count(*) as alerts
+                from marts.fct_alerts
+                where {where}
+                group by all
+                order by delivery_status
+                """,
+                params,
+            ),
+            (
+                f"""
+                select
+                    first_occurred_at, alert_type, budget_id, threshold, current_value,
+                    destination, delivery_status, delivery_attempts, sent_at, delivery_error,
+                    tenant_id, agent_id, run_id, event_count, dedupe_key
+                from marts.fct_alerts
+                where {where}
+                order by first_occurred_at desc nulls first, dedupe_key
+                limit {int(limit)}
+                """,
+                params,
+            ),
+        )
+    )
