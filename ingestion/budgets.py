@@ -1,7 +1,7 @@
 """The budgets file: read, validated, and written as reference data for dbt.
 
 Budgets are what users set at run time, so they live outside the dbt project: a CSV named by
-`$AGENTOPS_BUDGETS_FILE` (the shipped sample, `examples/budgets.csv`, when unset) with the
+`$AGENTOPS_BUDGETS_FILE` (the shipped sample, `schemas/examples/budgets.csv`, when unset) with the
 columns of `COLUMNS`. Every build refreshes `$AGENTOPS_DATA_DIR/reference/budgets.parquet`
 from it (`write_budgets_reference`) before dbt runs; dbt reads that file as the source
 `reference.budgets`. A bad file is refused before the build, every problem named by its line,
@@ -29,7 +29,7 @@ from ingestion.fsync import fsync_and_rename
 from ingestion.settings import PROJECT_ROOT
 
 BUDGETS_FILE_ENV = "AGENTOPS_BUDGETS_FILE"
-SAMPLE_BUDGETS_FILE = PROJECT_ROOT / "examples" / "budgets.csv"
+SAMPLE_BUDGETS_FILE = PROJECT_ROOT / "schemas" / "examples" / "budgets.csv"
 
 COLUMNS = (
     "budget_id",

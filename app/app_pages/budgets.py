@@ -39,8 +39,8 @@ def budget_table(wh: db.Warehouse, f) -> None:
     if rows.empty:
         st.info(
             "No budget applies to these filters. Budgets come from the CSV file named by "
-            "`$AGENTOPS_BUDGETS_FILE` (the sample `examples/budgets.csv` when unset): one row "
-            "per budget of a tenant, on the tenant or one of its workspaces, projects or "
+            "`$AGENTOPS_BUDGETS_FILE` (the sample `schemas/examples/budgets.csv` when unset): "
+            "one row per budget of a tenant, on the tenant or one of its workspaces, projects or "
             "agents; daily, weekly or monthly; limit and alert thresholds. The next "
             "`agentops-wh build` publishes them.",
             icon=":material/savings:",

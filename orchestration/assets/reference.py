@@ -24,8 +24,8 @@ BUDGETS_REFRESH_CRON = "*/10 * * * *"
     automation_condition=dg.AutomationCondition.on_cron(BUDGETS_REFRESH_CRON)
     | dg.AutomationCondition.missing().since_last_handled().with_label("missing"),
     description=(
-        "The budgets file ($AGENTOPS_BUDGETS_FILE, else examples/budgets.csv), validated and "
-        "written as $AGENTOPS_DATA_DIR/reference/budgets.parquet: dbt's `reference.budgets` "
+        "The budgets file ($AGENTOPS_BUDGETS_FILE, else schemas/examples/budgets.csv), validated "
+        "and written as $AGENTOPS_DATA_DIR/reference/budgets.parquet: dbt's `reference.budgets` "
         "source. Refreshed on every warehouse_job run, as `agentops-wh build` does, and every "
         "10 minutes; a refused file fails this step, naming its lines and fields, and nothing "
         "downstream runs."
