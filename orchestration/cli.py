@@ -12,11 +12,11 @@ import sys
 
 # subcommand -> module exposing `register(subparsers)`; the module sets `func` on its parser.
 COMMANDS = {
-    "load": "ingestion.loader",
-    "generate": "ingestion.generator",
-    "serve": "ingestion.server",
-    "token": "ingestion.tokens",
-    "pricebook": "ingestion.pricebook",
+    "load": "ingestion.files.loader",
+    "generate": "ingestion.synthetic.generator",
+    "serve": "ingestion.http.server",
+    "token": "ingestion.http.tokens",
+    "pricebook": "ingestion.reference.pricebook",
     "build": "orchestration.warehouse.build",
     "dashboard": "orchestration.dashboard",
 }

@@ -40,8 +40,8 @@ def bench_dir() -> Path:
 
 def prepare(events: int, directory: Path) -> Path:
     """A data directory with `events` generated events loaded and built (reused if present)."""
-    from ingestion.generator import GeneratorConfig, generate_lines, write_jsonl
-    from ingestion.loader import load_paths
+    from ingestion.files.loader import load_paths
+    from ingestion.synthetic.generator import GeneratorConfig, generate_lines, write_jsonl
     from orchestration.warehouse.build import build
 
     data = directory / "data"

@@ -27,8 +27,8 @@ from typing import Any
 import duckdb
 import orjson
 
-from ingestion.generator import GeneratorConfig, generate_lines, write_jsonl
 from ingestion.settings import PROJECT_ROOT
+from ingestion.synthetic.generator import GeneratorConfig, generate_lines, write_jsonl
 
 TARGET_SECONDS = 60.0
 WARM_UP_TIMEOUT = 900.0

@@ -35,7 +35,7 @@ BATCH = 500
 
 def make_lines(n_events: int, seed: int = 7) -> list[bytes]:
     """`n_events` valid events (one JSON line each) from the product's generator."""
-    from ingestion.generator import VALID, GeneratorConfig, generate_lines
+    from ingestion.synthetic.generator import VALID, GeneratorConfig, generate_lines
 
     now = datetime.now(UTC).replace(microsecond=0)
     config = GeneratorConfig(
@@ -75,7 +75,7 @@ def _percentile(values: list[float], q: float) -> float:
 
 
 def bench_file_loader(lines: list[bytes], tmp: Path) -> dict:
-    from ingestion.loader import load_paths
+    from ingestion.files.loader import load_paths
 
     src = tmp / "events.jsonl"
     src.write_bytes(b"\n".join(lines) + b"\n")

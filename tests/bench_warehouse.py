@@ -24,8 +24,8 @@ import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-from ingestion.generator import GeneratorConfig, generate_lines, write_jsonl
-from ingestion.loader import load_paths
+from ingestion.files.loader import load_paths
+from ingestion.synthetic.generator import GeneratorConfig, generate_lines, write_jsonl
 from orchestration.warehouse.build import BuildResult, build, dbt_command
 
 END = datetime(2026, 11, 20, tzinfo=UTC)

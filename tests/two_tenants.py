@@ -26,7 +26,7 @@ import orjson
 import pytest
 from genai_prices import Usage
 
-from ingestion.loader import LoadSummary, load_paths
+from ingestion.files.loader import LoadSummary, load_paths
 from orchestration.warehouse.build import build
 from tests.ingestion.test_server import ServerProcess, create_token, post
 

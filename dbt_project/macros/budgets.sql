@@ -65,7 +65,7 @@
 
 {#- The budgets of the reference data (source `reference.budgets`, written by every build
     from the budgets file): the source when its file exists, else no budgets. Columns as
-    REFERENCE_SCHEMA in ingestion/budgets.py. -#}
+    REFERENCE_SCHEMA in ingestion/reference/budgets.py. -#}
 {% macro reference_budgets(source_relation) -%}
     {{ return(adapter.dispatch('reference_budgets', 'agentops_warehouse')(source_relation)) }}
 {%- endmacro %}

@@ -3,7 +3,7 @@
     scoped by its tenant: two tenants may send the same id and keep separate rows everywhere.
     So the key of an entity is (tenant_id, <its id>), and these macros are its one
     definition: models partition, join, deduplicate and test on them instead of spelling the
-    columns out (ingestion/keys.py is the Python side of the same rule). -#}
+    columns out (ingestion/validation/keys.py is the Python side of the same rule). -#}
 
 {#- The key's columns, as a list (for `unique_key=` configs and generic tests). -#}
 {% macro tenant_key_columns(id_column) -%}
@@ -36,7 +36,7 @@
 
 {#- The key as one string, for hashes and display: `<length of tenant_id>:<tenant_id>:<id>`.
     The length prefix keeps it unambiguous whatever characters the ids hold (tenant `a:b` with
-    id `c` and tenant `a` with id `b:c` differ). ingestion/keys.py's `tenant_key` writes the
+    id `c` and tenant `a` with id `b:c` differ). ingestion/validation/keys.py's `tenant_key` writes the
     same string. -#}
 {% macro tenant_key_string(id_column, relation=none) -%}
     {%- set prefix = (relation ~ '.') if relation else '' -%}

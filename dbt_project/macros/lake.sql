@@ -1,4 +1,4 @@
-{#- Reading the Parquet lake (ingestion/lake.py is the source of truth for its layout).
+{#- Reading the Parquet lake (ingestion/lake/store.py is the source of truth for its layout).
 
     The lake may be missing or empty on a fresh clone, and `read_parquet` fails on a glob that
     matches no file; so the staging model asks `lake_events()` for its relation, which is the
@@ -95,7 +95,7 @@
     {%- endfor -%}
 {%- endmacro %}
 
-{#- Zero rows with the lake's columns and types (EVENT_SCHEMA in ingestion/lake.py). -#}
+{#- Zero rows with the lake's columns and types (EVENT_SCHEMA in ingestion/lake/store.py). -#}
 {% macro lake_events_empty() -%}
     select
         cast(null as varchar) as event_id,

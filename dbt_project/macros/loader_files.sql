@@ -1,5 +1,5 @@
 {#- Reading the loader's own records, the dbt sources `lake.load_commits` and
-    `quarantine.lines` (ingestion/loader.py writes both):
+    `quarantine.lines` (ingestion/files/loader.py writes both):
 
         lake/_loads/<load_id>.json   the commit record of a load: its summary, one JSON object
         quarantine/<name>.jsonl      one JSON object per rejected line; <name> is the load_id
@@ -18,7 +18,7 @@
 
 {#- The commit records of `load_ids`: load_id, the loader's counts (NULL where an older
     record lacks one), seconds, and load_started_at, the UTC time the load id starts with
-    (`L<%Y%m%dT%H%M%S%f>_<random>`, ingestion/loader.py's new_load_id). -#}
+    (`L<%Y%m%dT%H%M%S%f>_<random>`, ingestion/files/loader.py's new_load_id). -#}
 {% macro read_load_commits(source_relation, load_ids) -%}
     {{ return(adapter.dispatch('read_load_commits', 'agentops_warehouse')(
         source_relation, load_ids

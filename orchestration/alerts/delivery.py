@@ -34,7 +34,7 @@ from slack_sdk.http_retry.builtin_handlers import ServerErrorRetryHandler
 from slack_sdk.webhook import WebhookClient
 
 from ingestion.fsync import fsync_and_rename
-from ingestion.retry_after import parse_retry_after
+from ingestion.producers.retry_after import parse_retry_after
 from orchestration.alerts.keys import short_hash
 from orchestration.alerts.outbox import Outbox
 from orchestration.alerts.rules import (

@@ -3,7 +3,8 @@
 Budget and alert ids are chosen by whoever defines them, and two tenants may pick the same
 ones, so every dedupe key names the tenant: `<kind>:<tenant>:...`, the tenant id with '%' and
 ':' percent-encoded so that it ends at the first ':' (dbt's `alert_key_tenant`). A test holds
-these equal to the keys dbt computes. (Event keys, `(tenant_id, id)`, live in ingestion/keys.py.)
+these equal to the keys dbt computes. (Event keys, `(tenant_id, id)`, live in
+ingestion/validation/keys.py.)
 """
 
 from __future__ import annotations

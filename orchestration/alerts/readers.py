@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING
 
 import duckdb
 
-from ingestion.budget_status import read_budget_status
+from ingestion.http.budget_status import read_budget_status
 from orchestration.alerts.rules import (
     ALL,
     Alert,

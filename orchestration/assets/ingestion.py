@@ -7,10 +7,10 @@ from pathlib import Path
 
 import dagster as dg
 
-from ingestion.lake import Lake
-from ingestion.loader import LoadSummary, expand_paths, load_paths
-from ingestion.redaction import Redactor
-from ingestion.wal import flush_wal
+from ingestion.files.loader import LoadSummary, expand_paths, load_paths
+from ingestion.http.wal import flush_wal
+from ingestion.lake.store import Lake
+from ingestion.validation.redaction import Redactor
 from orchestration.resources import WarehouseResource
 
 # Metadata of every lake_events materialization: the latest commit the lake held after it.

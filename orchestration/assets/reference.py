@@ -7,7 +7,7 @@ clock, since budget periods and their `as_of` move with it."""
 import dagster as dg
 import pyarrow.parquet as pq
 
-from ingestion.budgets import budgets_file
+from ingestion.reference.budgets import budgets_file
 from orchestration.resources import WarehouseResource
 from orchestration.warehouse.build import BuildError, refresh_reference
 

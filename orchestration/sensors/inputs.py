@@ -11,7 +11,7 @@ from pathlib import Path
 
 import dagster as dg
 
-from ingestion.wal import orphaned_segments
+from ingestion.http.wal import orphaned_segments
 from orchestration.assets import (
     budgets_reference,
     lake_events,

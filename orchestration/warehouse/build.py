@@ -48,8 +48,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from ingestion.budgets import BudgetsFileError, write_budgets_reference
 from ingestion.fsync import fsync_and_rename
+from ingestion.reference.budgets import BudgetsFileError, write_budgets_reference
 from ingestion.settings import DBT_PROJECT_DIR, warehouse_path
 from ingestion.settings import data_dir as default_data_dir
 

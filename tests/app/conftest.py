@@ -16,9 +16,9 @@ import pandas as pd
 import pytest
 from streamlit.testing.v1 import AppTest
 
-from ingestion.generator import GeneratorConfig, generate_lines, write_jsonl
-from ingestion.loader import load_paths
+from ingestion.files.loader import load_paths
 from ingestion.settings import PROJECT_ROOT
+from ingestion.synthetic.generator import GeneratorConfig, generate_lines, write_jsonl
 from orchestration.warehouse.build import build
 
 APP = PROJECT_ROOT / "app" / "streamlit_app.py"

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import duckdb
 
-from ingestion.budget_status import read_budget_status
+from ingestion.http.budget_status import read_budget_status
 
 
 def warehouse(path: Path) -> duckdb.DuckDBPyConnection:

@@ -10,7 +10,7 @@ from pathlib import Path
 import pyarrow.parquet as pq
 import pytest
 
-from ingestion.budgets import (
+from ingestion.reference.budgets import (
     BUDGETS_FILE_ENV,
     SAMPLE_BUDGETS_FILE,
     Budget,
@@ -21,7 +21,7 @@ from ingestion.budgets import (
     reference_path,
     write_budgets_reference,
 )
-from ingestion.generator import GeneratorConfig, generate_events
+from ingestion.synthetic.generator import GeneratorConfig, generate_events
 from orchestration.warehouse.build import BuildError, refresh_reference
 
 HEADER = "budget_id,tenant_id,scope,scope_id,period,limit_usd,thresholds,enforcement,destination"

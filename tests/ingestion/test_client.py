@@ -13,7 +13,7 @@ import httpx
 import orjson
 import pytest
 
-from ingestion.client import AgentOpsClient, AgentOpsError
+from ingestion.producers.client import AgentOpsClient, AgentOpsError
 from tests.ingestion.test_server import (
     ServerProcess,
     create_token,
@@ -199,5 +199,7 @@ def test_a_refused_token_raises_and_keeps_the_events(tmp_path: Path, sleeps: lis
 
 @pytest.fixture(autouse=True)
 def _no_real_home_spool(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Iterator[None]:
-    monkeypatch.setattr("ingestion.client.DEFAULT_SPOOL", tmp_path / "default-spool.jsonl")
+    monkeypatch.setattr(
+        "ingestion.producers.client.DEFAULT_SPOOL", tmp_path / "default-spool.jsonl"
+    )
     yield

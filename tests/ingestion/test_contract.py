@@ -12,7 +12,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from ingestion.contract import (
+from ingestion.validation.contract import (
     Rejection,
     ValidationConfig,
     ValidEvent,
@@ -362,7 +362,7 @@ def test_non_finite_after_nulls_and_ints_is_located() -> None:
 
 
 def test_redaction_of_long_text_stays_linear() -> None:
-    from ingestion.redaction import DEFAULT_REDACTOR
+    from ingestion.validation.redaction import DEFAULT_REDACTOR
 
     text = "a" * 100_000 + "@example.com " + "b" * 100_000
     # quadratic backtracking would take minutes here; the anchored pattern takes milliseconds

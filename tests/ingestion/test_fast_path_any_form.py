@@ -19,11 +19,11 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-import ingestion.chunks as chunks
-from ingestion.chunks import ChunkJob, finish_load, process_chunk
-from ingestion.contract import ValidationConfig, check_line, to_us
-from ingestion.lake import Lake
-from ingestion.redaction import DEFAULT_REDACTOR
+import ingestion.files.chunks as chunks
+from ingestion.files.chunks import ChunkJob, finish_load, process_chunk
+from ingestion.lake.store import Lake
+from ingestion.validation.contract import ValidationConfig, check_line, to_us
+from ingestion.validation.redaction import DEFAULT_REDACTOR
 from tests.ingestion.test_loader_fast_path import NOW, generated_lines
 
 

@@ -14,9 +14,8 @@ import orjson
 import pytest
 from genai_prices import Usage, calc_price
 
-from ingestion import generator as gen
-from ingestion.contract import Rejection, ValidEvent, check_line
-from ingestion.generator import (
+from ingestion.synthetic import generator as gen
+from ingestion.synthetic.generator import (
     CATALOG,
     DEFECTS,
     DUPLICATE,
@@ -28,6 +27,7 @@ from ingestion.generator import (
     generate_lines,
     write_jsonl,
 )
+from ingestion.validation.contract import Rejection, ValidEvent, check_line
 from orchestration.cli import main as cli_main
 
 START = datetime(2026, 10, 5, tzinfo=UTC)  # a Monday
@@ -437,7 +437,7 @@ def test_post_stops_on_a_client_error() -> None:
 
 
 def test_loader_accepts_100k_generated_events(tmp_path: Path) -> None:
-    from ingestion.loader import load_paths
+    from ingestion.files.loader import load_paths
 
     summary = write_jsonl(
         generate_lines(_config(runs_per_day=1_100, max_events=100_000)), tmp_path / "in"
@@ -451,7 +451,7 @@ def test_loader_accepts_100k_generated_events(tmp_path: Path) -> None:
 
 
 def test_loader_quarantines_exactly_the_invalid_lines(tmp_path: Path) -> None:
-    from ingestion.loader import load_paths
+    from ingestion.files.loader import load_paths
 
     summary = write_jsonl(
         generate_lines(_config(runs_per_day=400, end=START + timedelta(days=2), invalid_rate=0.01,

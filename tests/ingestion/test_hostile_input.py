@@ -16,9 +16,9 @@ import orjson
 import pytest
 from fastapi.testclient import TestClient
 
-from ingestion.loader import LoadError, load_paths
-from ingestion.redaction import unescape_lossy
-from ingestion.server import ServerSettings, create_app
+from ingestion.files.loader import LoadError, load_paths
+from ingestion.http.server import ServerSettings, create_app
+from ingestion.validation.redaction import unescape_lossy
 from tests.conftest import jsonl, make_event
 
 HUGE = 2**70
@@ -90,7 +90,7 @@ def test_year_0001_has_its_own_reason_and_partitions_are_yyyy_mm_dd(
 ) -> None:
     from datetime import UTC, datetime
 
-    from ingestion.contract import ValidationConfig
+    from ingestion.validation.contract import ValidationConfig
 
     lines = [
         make_event(event_id="old", occurred_at="0001-01-01T00:00:00Z"),
@@ -328,7 +328,7 @@ def test_disk_full_exits_2_and_leaves_nothing_visible(tmp_path: Path, small_disk
 def test_disk_full_on_a_fake_disk_by_file_and_http(
     tmp_path: Path, data_dir: Path, client: TestClient, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    import ingestion.lake
+    import ingestion.lake.store
 
     real_fsync = os.fsync
 
@@ -337,7 +337,7 @@ def test_disk_full_on_a_fake_disk_by_file_and_http(
 
     src = tmp_path / "in.jsonl"
     src.write_bytes(jsonl(mixed_lines(10)))
-    monkeypatch.setattr(ingestion.lake, "fsync_file", lambda path: full(0))
+    monkeypatch.setattr(ingestion.lake.store, "fsync_file", lambda path: full(0))
     with pytest.raises(LoadError, match="^disk full while writing under"):
         load_paths([src], data_dir)
     assert visible_files(data_dir) == []
@@ -361,8 +361,8 @@ def test_disk_full_on_a_fake_disk_by_file_and_http(
 KILLER = """
 import os, signal, sys
 from pathlib import Path
-import ingestion.lake as lake
-from ingestion.loader import LoadError, load_paths
+import ingestion.lake.store as lake
+from ingestion.files.loader import LoadError, load_paths
 
 where = sys.argv[1]
 if where == "after_write":

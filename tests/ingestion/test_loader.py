@@ -15,7 +15,7 @@ import duckdb
 import orjson
 import pytest
 
-from ingestion.loader import LoadError, format_summary, load_paths
+from ingestion.files.loader import LoadError, format_summary, load_paths
 from tests.conftest import make_event
 
 PROJECT = Path(__file__).resolve().parents[2]
@@ -219,7 +219,7 @@ def test_worker_pool_loads_what_a_single_process_loads(
         f.write_bytes(body + tail)
         d = tmp_path / f"data{workers}"
         code = (
-            "import sys, orjson; from ingestion.loader import load_paths; "
+            "import sys, orjson; from ingestion.files.loader import load_paths; "
             f"s = load_paths([{str(f)!r}], {str(d)!r}, workers={workers}, chunk_bytes=2048, "
             f"final={not held_back}, grace_seconds=3600, start_method={start_method!r}); "
             "sys.stdout.buffer.write(orjson.dumps(s.as_dict()))"
@@ -254,7 +254,7 @@ def test_workers_of_a_process_that_used_duckdb_do_not_hang(tmp_path: Path) -> No
     f = write(tmp_path / "a.jsonl", events(300, start=100))
     data = str(tmp_path / "data")
     code = (
-        "import orjson, sys; from ingestion.loader import load_paths; "
+        "import orjson, sys; from ingestion.files.loader import load_paths; "
         f"load_paths([{str(first)!r}], {data!r}); "  # inline: opens this process's DuckDB
         f"s = load_paths([{str(f)!r}], {data!r}, workers=2, chunk_bytes=4096); "
         "sys.stdout.buffer.write(orjson.dumps([s.accepted, s.files_loaded]))"
@@ -270,7 +270,7 @@ def test_workers_of_a_process_that_used_duckdb_do_not_hang(tmp_path: Path) -> No
 
 
 def test_a_file_rewritten_under_a_worker_is_refused(tmp_path: Path) -> None:
-    from ingestion.chunks import ChunkJob
+    from ingestion.files.chunks import ChunkJob
 
     f = write(tmp_path / "a.jsonl", events(3))
     n = len(f.read_bytes())
@@ -386,7 +386,7 @@ def test_secrets_and_emails_never_reach_the_data_dir(tmp_path: Path, data_dir: P
 def test_custom_redaction_pattern(
     tmp_path: Path, data_dir: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from ingestion.redaction import Redactor
+    from ingestion.validation.redaction import Redactor
 
     monkeypatch.setenv("AGENTOPS_REDACT_PATTERNS", '{"employee_id": "EMP-[0-9]{6}"}')
     ev = make_event(event_id="c1", attributes={"who": "EMP-123456", "mail": "a@b.io"})
@@ -445,7 +445,7 @@ def test_sigkill_mid_load_then_rerun_loads_everything_once(tmp_path: Path, data_
             )
     env = {**os.environ, "AGENTOPS_DATA_DIR": str(data_dir), "PYTHONPATH": str(PROJECT)}
     code = (
-        "from ingestion.loader import load_paths; import sys; "
+        "from ingestion.files.loader import load_paths; import sys; "
         f"load_paths([{str(f)!r}], workers=1, chunk_bytes=1 << 20)"
     )
     proc = subprocess.Popen([sys.executable, "-c", code], env=env)

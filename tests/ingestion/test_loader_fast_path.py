@@ -18,8 +18,11 @@ import duckdb
 import orjson
 import pytest
 
-from ingestion.chunks import ChunkJob, finish_load, process_chunk
-from ingestion.contract import (
+from ingestion.files.chunks import ChunkJob, finish_load, process_chunk
+from ingestion.files.loader import load_paths
+from ingestion.lake.store import Lake
+from ingestion.synthetic.generator import GeneratorConfig, generate_lines
+from ingestion.validation.contract import (
     Rejection,
     ValidationConfig,
     ValidEvent,
@@ -28,10 +31,7 @@ from ingestion.contract import (
     content_hash,
     to_us,
 )
-from ingestion.generator import GeneratorConfig, generate_lines
-from ingestion.lake import Lake
-from ingestion.loader import load_paths
-from ingestion.redaction import DEFAULT_REDACTOR
+from ingestion.validation.redaction import DEFAULT_REDACTOR
 from tests.conftest import make_event
 
 NOW = datetime(2026, 11, 25, 12, tzinfo=UTC)

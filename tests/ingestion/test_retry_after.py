@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
-from ingestion.retry_after import parse_retry_after
+from ingestion.producers.retry_after import parse_retry_after
 
 NOW = datetime(2026, 11, 25, 10, 0, 0, tzinfo=UTC)
 

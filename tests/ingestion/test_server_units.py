@@ -13,8 +13,7 @@ import duckdb
 import orjson
 import pytest
 
-from ingestion.contract import ValidEvent
-from ingestion.server import (
+from ingestion.http.server import (
     ApiError,
     Metrics,
     ServerSettings,
@@ -24,8 +23,9 @@ from ingestion.server import (
     split_and_check,
     too_deep,
 )
-from ingestion.tokens import TokenStore, create_token, read_tokens, revoke_token, tokens_path
-from ingestion.wal import Flusher, WriteAheadLog
+from ingestion.http.tokens import TokenStore, create_token, read_tokens, revoke_token, tokens_path
+from ingestion.http.wal import Flusher, WriteAheadLog
+from ingestion.validation.contract import ValidEvent
 from tests.conftest import make_event
 
 NOW = datetime(2026, 11, 20, 12, tzinfo=UTC)
@@ -202,7 +202,7 @@ def test_wal_cuts_an_unacknowledged_torn_line_and_refuses_a_second_owner(tmp_pat
     (seg,) = wal.open()
     assert seg.read_bytes() == good and wal.backlog_bytes == len(good)
     assert not (wal_dir / "20261120T000000000000-1-000002.jsonl").exists()
-    from ingestion.wal import WalInUse
+    from ingestion.http.wal import WalInUse
 
     with pytest.raises(WalInUse):
         WriteAheadLog(wal_dir).open()
@@ -211,7 +211,7 @@ def test_wal_cuts_an_unacknowledged_torn_line_and_refuses_a_second_owner(tmp_pat
 
 def test_flush_loads_segments_once_even_if_one_comes_back(tmp_path: Path) -> None:
     """A crash between a segment's load and its deletion: loading it again changes nothing."""
-    from ingestion.contract import ValidationConfig
+    from ingestion.validation.contract import ValidationConfig
 
     wal = WriteAheadLog(tmp_path / "wal", segment_max_bytes=1 << 20, segment_max_age=0)
     wal.open()

@@ -8,8 +8,8 @@ from types import SimpleNamespace
 import pydantic
 import pytest
 
-from ingestion.contract import ValidEvent, check_event
-from ingestion.usage_adapters import UsageError, from_anthropic_usage, from_openai_usage
+from ingestion.producers.usage_adapters import UsageError, from_anthropic_usage, from_openai_usage
+from ingestion.validation.contract import ValidEvent, check_event
 from tests.conftest import make_event
 
 # OpenAI Chat Completions, prompt caching guide: cached tokens are part of prompt_tokens.

@@ -6,7 +6,7 @@ from __future__ import annotations
 import fcntl
 from pathlib import Path
 
-from ingestion.wal import flush_wal
+from ingestion.http.wal import flush_wal
 from tests.conftest import jsonl, make_event
 
 

@@ -8,7 +8,7 @@ from decimal import Decimal
 import orjson
 import pytest
 
-from ingestion.contract import ValidEvent, check_line
+from ingestion.validation.contract import ValidEvent, check_line
 from orchestration.alerts.delivery import (
     FAILED,
     RETRY,

@@ -19,7 +19,7 @@ import duckdb
 import orjson
 import pytest
 
-from ingestion.contract import ValidEvent, check_line
+from ingestion.validation.contract import ValidEvent, check_line
 from orchestration.alerts.keys import budget_alert_key
 from orchestration.alerts.outbox import Outbox
 from orchestration.assets import alert_outbox, budget_alerts

@@ -16,7 +16,7 @@ import dagster as dg
 import duckdb
 import pytest
 
-from ingestion.generator import GeneratorConfig, generate_lines, write_jsonl
+from ingestion.synthetic.generator import GeneratorConfig, generate_lines, write_jsonl
 from orchestration.alerts.keys import budget_alert_key
 from orchestration.alerts.readers import read_budget_periods
 from orchestration.alerts.rules import threshold_alerts

@@ -19,7 +19,7 @@ import duckdb
 import orjson
 import pytest
 
-from ingestion.loader import load_paths
+from ingestion.files.loader import load_paths
 from orchestration.alerts.keys import budget_alert_key, emitted_alert_key
 from orchestration.alerts.outbox import Outbox
 from orchestration.alerts.readers import read_budget_periods

@@ -25,7 +25,7 @@ import genai_prices
 import pytest
 from genai_prices import Usage
 
-from ingestion.loader import load_paths
+from ingestion.files.loader import load_paths
 from orchestration.warehouse import build as warehouse
 from tests.warehouse.fixtures import make_fixture
 from tests.warehouse.pricing_support import build_warehouse, copy_project

@@ -15,7 +15,7 @@ import genai_prices
 import pytest
 from genai_prices import data_snapshot
 
-from ingestion.loader import load_paths
+from ingestion.files.loader import load_paths
 from orchestration.warehouse.build import BUILD_DB_NAME
 from tests.warehouse.fixtures import make_fixture
 from tests.warehouse.pricing_support import build_warehouse

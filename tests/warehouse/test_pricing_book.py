@@ -10,7 +10,7 @@ import genai_prices
 import pytest
 from genai_prices import data_snapshot, types
 
-from ingestion import pricebook
+from ingestion.reference import pricebook
 from orchestration.cli import main
 
 SEEDS = pricebook.SEEDS_DIR

@@ -24,7 +24,7 @@ import orjson
 import pytest
 from genai_prices import Usage, data_snapshot, types
 
-from ingestion.loader import load_paths
+from ingestion.files.loader import load_paths
 from ingestion.settings import DBT_PROJECT_DIR
 from tests.warehouse.pricing_support import build_warehouse
 

@@ -22,7 +22,7 @@ import duckdb
 import orjson
 import pytest
 
-from ingestion.loader import load_paths
+from ingestion.files.loader import load_paths
 from ingestion.settings import PROJECT_ROOT
 from orchestration.warehouse import build as warehouse
 from tests.two_tenants import TENANTS, price, run_events

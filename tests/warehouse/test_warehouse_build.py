@@ -36,7 +36,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-from ingestion.loader import load_paths
+from ingestion.files.loader import load_paths
 from orchestration.warehouse.build import BuildResult, build, run_unit_tests
 from tests.warehouse import expected as X
 from tests.warehouse.fixtures import Fixture, make_fixture, make_run
@@ -158,8 +158,8 @@ def _load_rejected(s: Scenario, name: str) -> None:
 
 def _quarantine_over_http(s: Scenario) -> None:
     """What the HTTP loader writes for a rejected line: a quarantine file of its own."""
-    from ingestion.contract import FieldError, Rejection
-    from ingestion.loader import write_quarantine
+    from ingestion.files.loader import write_quarantine
+    from ingestion.validation.contract import FieldError, Rejection
 
     why = Rejection("invalid_json", (FieldError("", "Expecting value"),))
     assert write_quarantine([(1, b"{oops", why)], "http", s.data_dir)

@@ -13,7 +13,7 @@
     4. Unit counts: input tokens include cache reads and writes, which are taken out of the
        input count when they have a price of their own (else billed as input); output tokens;
        one request. Every other unit genai-prices knows counts 0 for our events (proved for
-       every conditional price of the package by ingestion.pricebook.check_leaf_rule).
+       every conditional price of the package by ingestion.reference.pricebook.check_leaf_rule).
     5. cost_usd = sum(count * price of one unit), DECIMAL(38, 24), exact: no division, no
        DOUBLE. A condition without prices costs 0, as in genai-prices; a call with no price at
        all is 'unpriced' with a NULL cost, never 0.

@@ -10,7 +10,7 @@ source as (
 
 renamed as (
 
-    -- Typed already: the build wrote REFERENCE_SCHEMA (ingestion/budgets.py), and the empty
+    -- Typed already: the build wrote REFERENCE_SCHEMA (ingestion/reference/budgets.py), and the empty
     -- relation of reference_budgets() has the same types.
     select
         budget_id,

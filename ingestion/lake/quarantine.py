@@ -17,11 +17,11 @@ from typing import Any, BinaryIO
 
 import orjson
 
-from ingestion.contract import EVENT_TOO_LARGE, Rejection
 from ingestion.fsync import fsync_dir
-from ingestion.lake import Lake, new_load_id
-from ingestion.redaction import DEFAULT_REDACTOR, Redactor, unescape_lossy
+from ingestion.lake.store import Lake, new_load_id
 from ingestion.settings import data_dir as default_data_dir
+from ingestion.validation.contract import EVENT_TOO_LARGE, Rejection
+from ingestion.validation.redaction import DEFAULT_REDACTOR, Redactor, unescape_lossy
 
 KEPT_BYTES = 1024  # the first bytes of a line too large to load, kept in the quarantine
 

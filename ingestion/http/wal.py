@@ -39,8 +39,8 @@ from typing import Any, BinaryIO
 
 import orjson
 
-from ingestion.contract import ValidationConfig
 from ingestion.fsync import fsync_dir
+from ingestion.validation.contract import ValidationConfig
 
 log = logging.getLogger("agentops.wal")
 
@@ -253,13 +253,13 @@ def _ignore_interrupts() -> None:
 
 
 def _warm_up() -> None:
-    import ingestion.loader  # noqa: F401
+    import ingestion.files.loader  # noqa: F401
 
 
 def _load_segments(paths: list[str], data_dir: str, config: ValidationConfig) -> dict[str, Any]:
     """Runs in the flusher's child process."""
-    from ingestion.loader import load_paths
-    from ingestion.redaction import Redactor
+    from ingestion.files.loader import load_paths
+    from ingestion.validation.redaction import Redactor
 
     summary = load_paths(
         paths, Path(data_dir), final=True, config=config, redactor=Redactor.from_env(), workers=1
@@ -309,7 +309,7 @@ class Flusher:
         forks (milliseconds, modules already imported) instead of spawning (seconds)."""
         if self.in_process or self._pool is not None:
             return
-        import ingestion.loader  # noqa: F401 - imported once here, inherited by a forked child
+        import ingestion.files.loader  # noqa: F401 - imported once here, inherited by a forked child
 
         single = threading.active_count() == 1
         fork = single and "fork" in multiprocessing.get_all_start_methods()
@@ -492,7 +492,7 @@ def flush_wal(data_dir: Path) -> WalFlush:
     its segment kept, for the next server start to cut (`WriteAheadLog.open`); the loaded
     prefix is then a no-op, by the loader's content-hash manifest.
     """
-    from ingestion.loader import LoadError, load_paths
+    from ingestion.files.loader import LoadError, load_paths
 
     wal_dir = Path(data_dir) / "wal"
     found = segments(wal_dir)

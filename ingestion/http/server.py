@@ -1,10 +1,10 @@
 """The HTTP loader: `agentops-wh serve`, for producers that cannot drop files.
 
 `POST /v1/events` takes one event, a JSON array of events or NDJSON, optionally gzip-encoded,
-and checks every event with the file loader's validation core (`ingestion.contract`). A
+and checks every event with the file loader's validation core (`ingestion.validation.contract`). A
 batch is all or nothing (`400` lists every bad event with its index, reason code and
 JSON-pointer paths) unless `?partial=true` keeps the valid ones (`207`). Valid events are
-redacted, then appended and fsynced to the write-ahead log before the `202` (`ingestion.wal`);
+redacted, then appended and fsynced to the write-ahead log before the `202` (`ingestion.http.wal`);
 the flusher turns the log into Parquet within seconds. Rejected events go to the quarantine
 with source `http`, as the file loader's bad lines do.
 
@@ -47,8 +47,20 @@ from fastapi import FastAPI, Query, Request
 from fastapi.responses import PlainTextResponse, Response
 from starlette.concurrency import run_in_threadpool
 
-from ingestion.budget_status import BUDGET_STATUS, read_budget_status
-from ingestion.contract import (
+from ingestion.http.budget_status import BUDGET_STATUS, read_budget_status
+from ingestion.http.limits import ClientSlots, TooManyInFlight, header_timeout_protocol, within
+from ingestion.http.tokens import TokenError, TokenStore, tokens_path
+from ingestion.http.wal import (
+    DEFAULT_FLUSH_INTERVAL,
+    DEFAULT_SEGMENT_BYTES,
+    Flusher,
+    WalInUse,
+    WriteAheadLog,
+    segment_event_ids,
+)
+from ingestion.settings import data_dir as default_data_dir
+from ingestion.settings import warehouse_path
+from ingestion.validation.contract import (
     DEFAULT_MAX_EVENT_BYTES,
     DEFAULT_MAX_FUTURE_SKEW,
     DEFAULT_MIN_OCCURRED_AT,
@@ -67,20 +79,8 @@ from ingestion.contract import (
     load_schema,
     parse_document,
 )
-from ingestion.http_limits import ClientSlots, TooManyInFlight, header_timeout_protocol, within
-from ingestion.keys import tenant_key, tenant_key_sql
-from ingestion.redaction import Redactor
-from ingestion.settings import data_dir as default_data_dir
-from ingestion.settings import warehouse_path
-from ingestion.tokens import TokenError, TokenStore, tokens_path
-from ingestion.wal import (
-    DEFAULT_FLUSH_INTERVAL,
-    DEFAULT_SEGMENT_BYTES,
-    Flusher,
-    WalInUse,
-    WriteAheadLog,
-    segment_event_ids,
-)
+from ingestion.validation.keys import tenant_key, tenant_key_sql
+from ingestion.validation.redaction import Redactor
 
 log = logging.getLogger("agentops.server")
 
@@ -835,7 +835,7 @@ class Ingestor:
 
     def _write_quarantine(self, recs: list[tuple[int, bytes, Rejection]]) -> None:
         """Quarantine rejected input; a full disk is a 503 (nothing of the batch stored)."""
-        from ingestion.quarantine import write_quarantine
+        from ingestion.lake.quarantine import write_quarantine
 
         try:
             write_quarantine(recs, "http", self.settings.data_dir, redactor=self.redactor)
@@ -941,7 +941,7 @@ def _lake_event_ids(base: Path, cutoff_day: int) -> dict[str, int]:
     """tenant_key -> day of every event in the lake's partitions since `cutoff_day`."""
     import duckdb
 
-    from ingestion.lake import Lake
+    from ingestion.lake.store import Lake
 
     lake = Lake(base)
     with lake.locked():  # no half-written file of a running load can be read
@@ -1217,7 +1217,7 @@ class RedactingStreamHandler(logging.StreamHandler):
 
 
 def log_config(access_log: bool = True) -> dict[str, Any]:
-    handler = "ingestion.server.RedactingStreamHandler"
+    handler = "ingestion.http.server.RedactingStreamHandler"
     return {
         "version": 1,
         "disable_existing_loggers": False,
@@ -1386,7 +1386,7 @@ def register(sub: Any) -> None:
     limits.add_argument(
         "--max-future-skew", type=float, default=300.0, help="seconds (default: %(default)s)"
     )
-    from ingestion.loader import add_min_occurred_at
+    from ingestion.files.loader import add_min_occurred_at
 
     add_min_occurred_at(limits)
     limits.add_argument(

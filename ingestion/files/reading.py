@@ -12,7 +12,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import BinaryIO
 
-from ingestion.quarantine import KEPT_BYTES
+from ingestion.lake.quarantine import KEPT_BYTES
 
 _NOT_EMPTY = re.compile(rb"[^\n\r][^\n]*|\r[^\n]+")
 

@@ -16,7 +16,7 @@ Design choices, each for a reason:
 - Streaming: runs are simulated in start order and their events merged through a heap
   ordered by time, so the output is time-ordered (runs interleave as they would in a
   producer's stream) and memory holds only the runs in flight, whatever the volume.
-- Valid means valid: every event written as valid passes `ingestion.contract.check_line`;
+- Valid means valid: every event written as valid passes `ingestion.validation.contract.check_line`;
   every invalid line has exactly one defect, whose reason code is `EXPECTED_REASON[kind]`.
 - Invalid lines are *extra* lines (a corrupted copy of the event just written, under its own
   id), so the valid stream stays complete: run roll-ups reconcile with their model calls
@@ -48,7 +48,8 @@ from typing import Any
 
 import orjson
 
-from ingestion.contract import (
+from ingestion.producers.retry_after import parse_retry_after
+from ingestion.validation.contract import (
     CACHE_TOKENS_EXCEED_INPUT,
     DEFAULT_MAX_EVENT_BYTES,
     DUPLICATE_KEY,
@@ -62,7 +63,6 @@ from ingestion.contract import (
     TOTAL_TOKENS_MISMATCH,
     UNKNOWN_FIELD,
 )
-from ingestion.retry_after import parse_retry_after
 
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 _DAY_MS = 86_400_000

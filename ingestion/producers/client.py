@@ -1,6 +1,6 @@
 """A small producer client for the HTTP loader that never loses an event.
 
-    from ingestion.client import AgentOpsClient
+    from ingestion.producers.client import AgentOpsClient
 
     with AgentOpsClient("http://127.0.0.1:8000", token) as client:
         client.send(event)          # batched; posts every `batch_size` events
@@ -32,7 +32,7 @@ from typing import Any
 import httpx
 import orjson
 
-from ingestion.retry_after import parse_retry_after
+from ingestion.producers.retry_after import parse_retry_after
 
 log = logging.getLogger("agentops.client")
 

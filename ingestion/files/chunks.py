@@ -21,7 +21,9 @@ from typing import Any
 import orjson
 import pyarrow as pa
 
-from ingestion.contract import (
+from ingestion.files.reading import split_lines
+from ingestion.lake.store import DayFiles, EventColumns, Lake, event_date_of_us, writer_connection
+from ingestion.validation.contract import (
     ONE_US,
     Rejection,
     ValidationConfig,
@@ -32,9 +34,7 @@ from ingestion.contract import (
     stamps_of,
     to_us,
 )
-from ingestion.lake import DayFiles, EventColumns, Lake, event_date_of_us, writer_connection
-from ingestion.reading import split_lines
-from ingestion.redaction import Redactor
+from ingestion.validation.redaction import Redactor
 
 _DAY_US = 86_400_000_000
 

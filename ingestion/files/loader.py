@@ -32,8 +32,12 @@ import duckdb
 import orjson
 import xxhash
 
-from ingestion.chunks import ChunkJob, ChunkResult, LoadError, Pipeline, discard_load
-from ingestion.contract import (
+from ingestion.files.chunks import ChunkJob, ChunkResult, LoadError, Pipeline, discard_load
+from ingestion.files.reading import LongLine, iter_chunks, iter_ranges
+from ingestion.lake.quarantine import KEPT_BYTES, Quarantine, write_quarantine
+from ingestion.lake.store import Lake, disk_error, new_load_id
+from ingestion.settings import data_dir as default_data_dir
+from ingestion.validation.contract import (
     DEFAULT_MIN_OCCURRED_AT,
     EVENT_TOO_LARGE,
     FieldError,
@@ -41,12 +45,8 @@ from ingestion.contract import (
     ValidationConfig,
     to_us,
 )
-from ingestion.keys import tenant_key_sql
-from ingestion.lake import Lake, disk_error, new_load_id
-from ingestion.quarantine import KEPT_BYTES, Quarantine, write_quarantine
-from ingestion.reading import LongLine, iter_chunks, iter_ranges
-from ingestion.redaction import DEFAULT_REDACTOR, Redactor
-from ingestion.settings import data_dir as default_data_dir
+from ingestion.validation.keys import tenant_key_sql
+from ingestion.validation.redaction import DEFAULT_REDACTOR, Redactor
 
 __all__ = ["LoadError", "LoadSummary", "expand_paths", "load_paths", "write_quarantine"]
 
@@ -454,7 +454,7 @@ _LOAD_ORDER = "ORDER BY is_new, loaded_at, load_id, source_file, source_line"
 def _count_duplicates(lake: Lake, new_files: list[str], summary: LoadSummary) -> None:
     """Count this load's duplicates and id conflicts against earlier loads and earlier lines.
 
-    Every key is the tenant's (ingestion/keys.py): another tenant's event with the same
+    Every key is the tenant's (ingestion/validation/keys.py): another tenant's event with the same
     event_id is neither a duplicate nor a conflict. A duplicate is a later copy of an event
     (tenant_id, event_id); it conflicts when its content hash differs from the first copy's.
     An id conflict is a distinct event that reuses, within its tenant, the model_call_id of

@@ -15,14 +15,15 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from functools import cache
-from pathlib import Path
 from typing import Any
 
 import jsonschema_rs
 import orjson
 from xxhash import xxh3_128_hexdigest
 
-SCHEMA_PATH = Path(__file__).resolve().parents[1] / "schemas" / "agent-event-v0.schema.json"
+from ingestion.settings import PROJECT_ROOT
+
+SCHEMA_PATH = PROJECT_ROOT / "schemas" / "agent-event-v0.schema.json"
 EVENT_VERSION = "0"
 DEFAULT_MAX_EVENT_BYTES = 256 * 1024
 DEFAULT_MAX_FUTURE_SKEW = timedelta(minutes=5)

@@ -38,8 +38,8 @@ import orjson
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from ingestion.contract import TIMESTAMP_FIELDS, Stamps, attributes_json, content_hash
 from ingestion.fsync import fsync_dir, fsync_file
+from ingestion.validation.contract import TIMESTAMP_FIELDS, Stamps, attributes_json, content_hash
 
 MONEY = pa.decimal128(38, 18)
 TS = pa.timestamp("us", tz="UTC")

@@ -1,0 +1,1 @@
+"""The Parquet lake and the quarantine the loaders write, crash-safe and all or nothing."""

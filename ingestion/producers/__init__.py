@@ -1,0 +1,1 @@
+"""What producers run: the batching, spooling client and usage adapters."""

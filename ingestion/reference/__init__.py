@@ -1,0 +1,1 @@
+"""Reference data checked before dbt runs: the budgets file and the price book."""

@@ -1,0 +1,1 @@
+"""Synthetic agent traffic for demos, tests and benchmarks."""

@@ -1,0 +1,1 @@
+"""The event contract in Python: validating lines, redacting secrets, tenant keys."""
