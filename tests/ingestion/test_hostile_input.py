@@ -17,7 +17,8 @@ import pytest
 from fastapi.testclient import TestClient
 
 from ingestion.files.loader import LoadError, load_paths
-from ingestion.http.server import ServerSettings, create_app
+from ingestion.http.app import create_app
+from ingestion.http.bodies import ServerSettings
 from ingestion.validation.redaction import unescape_lossy
 from tests.conftest import jsonl, make_event
 

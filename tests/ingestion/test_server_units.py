@@ -13,16 +13,16 @@ import duckdb
 import orjson
 import pytest
 
-from ingestion.http.server import (
+from ingestion.http.bodies import (
     ApiError,
-    Metrics,
     ServerSettings,
     body_kind,
-    budget_decision,
     decompress,
     split_and_check,
     too_deep,
 )
+from ingestion.http.budget_check import budget_decision
+from ingestion.http.metrics import Metrics
 from ingestion.http.tokens import TokenStore, create_token, read_tokens, revoke_token, tokens_path
 from ingestion.http.wal import Flusher, WriteAheadLog
 from ingestion.validation.contract import ValidEvent
