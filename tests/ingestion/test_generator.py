@@ -15,7 +15,8 @@ import pytest
 from genai_prices import Usage, calc_price
 
 from ingestion.synthetic import generator as gen
-from ingestion.synthetic.generator import (
+from ingestion.synthetic.generator import generate_events, generate_lines, write_jsonl
+from ingestion.synthetic.world import (
     CATALOG,
     DEFECTS,
     DUPLICATE,
@@ -23,9 +24,6 @@ from ingestion.synthetic.generator import (
     UNKNOWN_MODELS,
     VALID,
     GeneratorConfig,
-    generate_events,
-    generate_lines,
-    write_jsonl,
 )
 from ingestion.validation.contract import Rejection, ValidEvent, check_line
 from orchestration.cli import main as cli_main
