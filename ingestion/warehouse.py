@@ -49,6 +49,7 @@ from pathlib import Path
 from typing import Any
 
 from ingestion.budgets import BudgetsFileError, write_budgets_reference
+from ingestion.model_refs import ModelRefsError, write_model_refs_reference
 from ingestion.settings import DBT_PROJECT_DIR, warehouse_path
 from ingestion.settings import data_dir as default_data_dir
 
@@ -94,12 +95,13 @@ def refresh_reference(base: Path) -> list[Path]:
     """Write the runtime reference data dbt reads as sources, before every build.
 
     Every path that builds the warehouse calls this first: `build` (the CLI and the demo)
-    and Dagster's `budgets_reference` asset. Raises BuildError when the budgets file is
-    refused (the message names each line, field and what to write instead).
+    and Dagster's `budgets_reference` asset. The budgets file, then the model references
+    (ingestion/model_refs.py); the budgets' path comes first. Raises BuildError when the
+    budgets file is refused (the message names each line, field and what to write instead).
     """
     try:
-        return [write_budgets_reference(base)]
-    except BudgetsFileError as exc:
+        return [write_budgets_reference(base), *write_model_refs_reference(base)]
+    except (BudgetsFileError, ModelRefsError) as exc:
         raise BuildError(str(exc)) from exc
 
 

@@ -28,7 +28,7 @@ def budgets_reference(
     # The lock `agentops-wh build` takes: the file changes between builds, never during one.
     with warehouse.build_lock():
         try:
-            (path,) = refresh_reference(warehouse.base())
+            path, *_model_refs = refresh_reference(warehouse.base())
         except BuildError as exc:
             raise dg.Failure(description=str(exc)) from exc
     count = pq.read_metadata(path).num_rows

@@ -112,7 +112,7 @@ kept as (
 later_copies as (
 
     select
-        md5(concat_ws('|', c.load_id, c.source_file, cast(c.source_line as varchar)))
+        md5(concat_ws('|', c.load_id, c.source_file, cast(c.source_line as {{ dbt.type_string() }})))
             as event_copy_id,
         c.tenant_id,
         c.event_id,

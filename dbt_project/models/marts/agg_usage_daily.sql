@@ -17,5 +17,5 @@ with rollup as (
 select
     usage_bucket_id,
     bucket as usage_date,
-    * exclude (usage_bucket_id, bucket)
+    {{ usage_rollup_columns() }}
 from rollup

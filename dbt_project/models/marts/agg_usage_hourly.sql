@@ -17,6 +17,6 @@ with rollup as (
 select
     usage_bucket_id,
     bucket as hour_start,
-    cast(timezone('UTC', bucket) as date) as usage_date,
-    * exclude (usage_bucket_id, bucket)
+    {{ utc_date('bucket') }} as usage_date,
+    {{ usage_rollup_columns() }}
 from rollup

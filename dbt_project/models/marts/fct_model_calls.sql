@@ -63,7 +63,7 @@ final as (
         calls.error_type,
         calls.error_message,
         calls.occurred_at,
-        cast(timezone('UTC', calls.occurred_at) as date) as call_date,
+        {{ utc_date('calls.occurred_at') }} as call_date,
         calls.latency_ms,
         calls.input_tokens,
         calls.output_tokens,
