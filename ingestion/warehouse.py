@@ -235,8 +235,8 @@ def dbt_command(
     return args
 
 
-def _read_run_results(base: Path) -> tuple[dict[str, int], list[str]]:
-    path = base / "build" / "target" / "run_results.json"
+def _read_run_results(base: Path, target: Path | None = None) -> tuple[dict[str, int], list[str]]:
+    path = (target or base / "build" / "target") / "run_results.json"
     if not path.exists():
         return {}, []
     results = json.loads(path.read_text()).get("results", [])
@@ -296,13 +296,39 @@ def build(
     select: str | None = None,
     dbt_vars: dict[str, Any] | None = None,
     publish_result: bool = True,
+    engine: str | None = None,
 ) -> BuildResult:
-    """Run `dbt build` on the lake under `data_dir` and publish the warehouse if it succeeds."""
+    """Run `dbt build` on the lake under `data_dir` and publish the warehouse if it succeeds.
+
+    `engine`: duckdb or spark (default: $AGENTOPS_ENGINE, else duckdb); the Spark build lives
+    in orchestration/engine_spark.py, the carry-over of the ledger between engines in
+    orchestration/engine_switch.py.
+    """
+    from orchestration import engine_spark, engine_switch
+
     started = time.perf_counter()
+    try:
+        engine = engine_spark.resolve_engine(engine)
+    except ValueError as exc:
+        raise BuildError(str(exc)) from exc
     base = Path(data_dir).resolve() if data_dir is not None else default_data_dir()
     (base / "build").mkdir(parents=True, exist_ok=True)
     with build_lock(base):
         refresh_reference(base)
+        switched = engine_switch.prepare(base, engine, select)
+        if engine == "spark":
+            result = engine_spark.build_spark(
+                base,
+                full_refresh=full_refresh or switched,
+                select=select,
+                dbt_vars=dbt_vars,
+                publish_result=publish_result,
+                started=started,
+            )
+            if result.success and select is None:
+                engine_switch.record(base, engine)
+            return result
+        full_refresh = full_refresh or switched
         fresh = not build_db_path(base).exists()
         upgrade = needs_full_refresh(base)
         if upgrade and select is not None:
@@ -320,6 +346,8 @@ def build(
             record_seeds(base, cmd)
         if success and (select is None or fresh):
             record_layout(base)
+        if success and select is None:
+            engine_switch.record(base, engine)
         if not success and not failures:
             failures = [f"dbt exited with code {proc.returncode}; see the output below"]
         published: Path | None = None
@@ -391,7 +419,7 @@ def _result(
 
 def _cmd_build(args: argparse.Namespace) -> int:
     try:
-        result = build(full_refresh=args.full_refresh, select=args.select)
+        result = build(full_refresh=args.full_refresh, select=args.select, engine=args.engine)
     except BuildError as exc:
         print(f"agentops-wh build: error: {exc}", file=sys.stderr)
         return 2
@@ -421,4 +449,11 @@ def register(sub: Any) -> None:
         help="rebuild incremental models from the whole lake (the cost ledger is kept)",
     )
     p.add_argument("--select", "-s", default=None, metavar="SELECTOR", help="dbt node selection")
+    p.add_argument(
+        "--engine",
+        choices=("duckdb", "spark"),
+        default=None,
+        help="where dbt builds: duckdb (default, or $AGENTOPS_ENGINE) or spark (a local Spark "
+        "session, or the cluster profiles.yml names); both publish the same warehouse.duckdb",
+    )
     p.set_defaults(func=_cmd_build)

@@ -184,17 +184,19 @@
     size({{ list_expr }})
 {%- endmacro %}
 
-{#- The interpolated quantile of a group (DuckDB's quantile_cont). -#}
+{#- The interpolated quantile of a group (DuckDB's quantile_cont), to the microsecond of a
+    millisecond latency: the engines interpolate in different orders, which differ in the last
+    bits of a DOUBLE. -#}
 {% macro percentile_cont(column, fraction) -%}
     {{ return(adapter.dispatch('percentile_cont', 'agentops_warehouse')(column, fraction)) }}
 {%- endmacro %}
 
 {% macro duckdb__percentile_cont(column, fraction) -%}
-    quantile_cont({{ column }}, {{ fraction }})
+    round(quantile_cont({{ column }}, {{ fraction }}), 3)
 {%- endmacro %}
 
 {% macro spark__percentile_cont(column, fraction) -%}
-    percentile({{ column }}, {{ fraction }})
+    round(percentile({{ column }}, {{ fraction }}), 3)
 {%- endmacro %}
 
 {#- An ordering key over several columns, for min_by/max_by (compared left to right). -#}
@@ -256,4 +258,24 @@
         {%- do translated.update({name: column}) -%}
     {%- endfor -%}
     {{ return(dbt.default__get_empty_schema_sql(translated)) }}
+{%- endmacro %}
+
+{#- A model config that differs per engine, e.g. its incremental strategy: the value given for
+    the target's adapter type (configs are read when dbt parses, before any dispatch). -#}
+{% macro by_engine(duckdb, spark) -%}
+    {{ return({'duckdb': duckdb, 'spark': spark}[target.type]) }}
+{%- endmacro %}
+
+{#- On Spark's plain Parquet tables an incremental model can only append or overwrite whole
+    partitions, so a new price book (which reprices every row) is built there by a full
+    refresh, which `agentops-wh build --engine spark` runs whenever the seeds changed. Reaching
+    the repricing branch incrementally on Spark means that step was skipped: refuse rather
+    than append a second price for every call. -#}
+{% macro refuse_incremental_reprice(reprice_all) -%}
+    {%- if reprice_all and target.type == 'spark' -%}
+        {{ exceptions.raise_compiler_error(
+            "the price book changed since " ~ this ~ " was built: on Spark that takes a full "
+            ~ "refresh (`agentops-wh build --engine spark` runs one when the seeds changed)"
+        ) }}
+    {%- endif -%}
 {%- endmacro %}

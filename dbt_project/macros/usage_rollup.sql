@@ -12,6 +12,18 @@
     past buckets, for late data) is recomputed from all of its rows; `bucket` is the
     delete+insert key, so a recomputed bucket replaces the old one whole. A new price book
     recomputes every bucket. -#}
+{% macro rollup_recompute_unit(datepart) -%}
+    {{ return(adapter.dispatch('rollup_recompute_unit', 'agentops_warehouse')(datepart)) }}
+{%- endmacro %}
+
+{% macro duckdb__rollup_recompute_unit(datepart) -%}
+    {{ return(datepart) }}
+{%- endmacro %}
+
+{% macro spark__rollup_recompute_unit(datepart) -%}
+    {{ return('day') }}
+{%- endmacro %}
+
 {% macro usage_rollup(datepart, reprice_all) -%}
 
 {%- set bucket_expr -%}
@@ -22,16 +34,19 @@
     {%- endif -%}
 {%- endset -%}
 {%- set incremental_branch = is_incremental() and not reprice_all -%}
-{#- The buckets that events new since the last build fall in, looked up first and inlined as
-    literals: DuckDB then reads only the row groups of those times (rows arrive roughly in
-    time order) instead of evaluating the bucket of every event of the table. -#}
-{%- set bucket_type = type_timestamptz() if datepart == 'hour' else 'date' -%}
-{#- A unit test mocks the inputs as CTEs, which a separate query cannot see: it gets the same
-    lookup as a CTE of the model's own query. -#}
+{#- What a build recomputes: every bucket an event new since the last build falls in, or on
+    Spark, whose tables overwrite whole partitions (UTC days), every day one does. -#}
+{%- set unit = rollup_recompute_unit(datepart) -%}
+{%- set unit_expr = utc_hour('occurred_at') if unit == 'hour' else utc_date('occurred_at') -%}
+{%- set unit_type = type_timestamptz() if unit == 'hour' else 'date' -%}
+{#- The touched units are looked up first and inlined as literals: DuckDB then reads only the
+    row groups of those times (rows arrive roughly in time order) instead of evaluating the
+    bucket of every event of the table. A unit test mocks the inputs as CTEs, which a separate
+    query cannot see: it gets the same lookup as a CTE of the model's own query. -#}
 {%- set inline_lookup = incremental_branch and execute and model.resource_type != 'unit_test' -%}
 {%- if inline_lookup -%}
     {%- set touched = run_query(
-        "select distinct cast(" ~ bucket_expr ~ " as " ~ dbt.type_string() ~ ") from "
+        "select distinct cast(" ~ unit_expr ~ " as " ~ dbt.type_string() ~ ") from "
         ~ ref('stg_lake__events')
         ~ " where built_at > " ~ last_built_at() ~ " order by 1"
     ).columns[0].values() -%}
@@ -40,15 +55,15 @@
 {%- endif -%}
 {%- set touched_filter -%}
     {%- if incremental_branch and not inline_lookup -%}
-    occurred_at >= (select {{ "min(bucket)" if datepart == 'hour'
-                   else utc_midnight("min(bucket)") }} from touched_buckets)
-    and {{ bucket_expr }} in (select bucket from touched_buckets)
+    occurred_at >= (select {{ "min(unit)" if unit == 'hour'
+                   else utc_midnight("min(unit)") }} from touched_units)
+    and {{ unit_expr }} in (select unit from touched_units)
     {%- elif not touched -%}
     false
     {%- else -%}
-    occurred_at >= cast('{{ touched[0] }}' as {{ bucket_type }})
-    and {{ bucket_expr }} in (
-        {%- for b in touched %}cast('{{ b }}' as {{ bucket_type }}){{ ", " if not loop.last }}{% endfor -%}
+    occurred_at >= cast('{{ touched[0] }}' as {{ unit_type }})
+    and {{ unit_expr }} in (
+        {%- for b in touched %}cast('{{ b }}' as {{ unit_type }}){{ ", " if not loop.last }}{% endfor -%}
     )
     {%- endif -%}
 {%- endset -%}
@@ -56,9 +71,9 @@
 with
 
 {% if incremental_branch and not inline_lookup %}
-touched_buckets as (
+touched_units as (
 
-    select distinct {{ bucket_expr }} as bucket
+    select distinct {{ unit_expr }} as unit
     from {{ ref('stg_lake__events') }}
     where built_at > {{ last_built_at() }}
 

@@ -1,10 +1,13 @@
 {#- One row per model call of a tenant, keyed (tenant_id, model_call_id), priced. Incremental on loaded_at; when the price book changes
     (new genai-prices release or an edited override) every call is repriced. -#}
 {%- set reprice_all = price_book_changed(ref('int_price_book_version')) -%}
+{{- refuse_incremental_reprice(reprice_all) }}
+{#- Spark: every row of the incremental branch is new (a price book change is a full refresh
+    there, see refuse_incremental_reprice), so appending gives the same rows. -#}
 {{
     config(
         materialized='incremental',
-        incremental_strategy='delete+insert',
+        incremental_strategy=by_engine(duckdb='delete+insert', spark='append'),
         unique_key=tenant_key_columns('model_call_id'),
         on_schema_change='fail',
     )
