@@ -297,12 +297,14 @@ def build(
     dbt_vars: dict[str, Any] | None = None,
     publish_result: bool = True,
     engine: str | None = None,
+    data_tests: bool = True,
 ) -> BuildResult:
     """Run `dbt build` on the lake under `data_dir` and publish the warehouse if it succeeds.
 
     `engine`: duckdb or spark (default: $AGENTOPS_ENGINE, else duckdb); the Spark build lives
     in orchestration/engine_spark.py, the carry-over of the ledger between engines in
-    orchestration/engine_switch.py.
+    orchestration/engine_switch.py. `data_tests=False` leaves the data tests out (the test
+    suite's repeated Spark builds, to save time; a build that publishes runs them).
     """
     from orchestration import engine_spark, engine_switch
 
@@ -324,6 +326,7 @@ def build(
                 dbt_vars=dbt_vars,
                 publish_result=publish_result,
                 started=started,
+                data_tests=data_tests,
             )
             if result.success and select is None:
                 engine_switch.record(base, engine)
@@ -338,6 +341,8 @@ def build(
             )
         full_refresh = full_refresh or upgrade
         cmd = dbt_command(base, full_refresh=full_refresh, select=select, dbt_vars=dbt_vars)
+        if not data_tests:
+            cmd += ["--exclude-resource-type", "test"]
         forget_seeds(base, cmd)
         proc, dbt_seconds = _invoke(base, cmd)
         statuses, failures = _read_run_results(base)

@@ -157,6 +157,29 @@ def seeds_current(base: Path) -> bool:
     return has_build(base) and stamp.exists() and stamp.read_text() == seeds_fingerprint()
 
 
+def dagster_build_args(base: Path, *, full_refresh: bool) -> list[str]:
+    """The `dbt build` arguments of Dagster's dbt asset on Spark (the same rules as a CLI
+    build: a full refresh when the seeds changed, seeds skipped when they did not)."""
+    spark_dir(base).mkdir(parents=True, exist_ok=True)
+    if has_build(base) and not seeds_current(base):
+        full_refresh = True
+    args = ["build", "--exclude-resource-type", "unit_test", "--target", spark_target()]
+    args += ["--vars", json.dumps({"existing_files": existing_files(base)})]
+    if full_refresh and has_build(base):
+        args.append("--full-refresh")
+    elif seeds_current(base):
+        args += ["--exclude", "resource_type:seed"]
+    return args
+
+
+def record_seeds(base: Path, args: list[str]) -> None:
+    """After a successful Spark build run with `args`: remember the seeds it loaded."""
+    from ingestion.warehouse import seeds_fingerprint
+
+    if "resource_type:seed" not in args:
+        _seeds_stamp(base).write_text(seeds_fingerprint())
+
+
 def _invoke(base: Path, cmd: list[str]) -> tuple[Any, float]:
     from ingestion.warehouse import DBT_PROJECT_DIR
 
@@ -198,6 +221,7 @@ def build_spark(
     dbt_vars: dict[str, Any] | None,
     publish_result: bool,
     started: float,
+    data_tests: bool = True,
 ) -> Any:
     """The Spark side of `ingestion.warehouse.build` (the caller holds the build lock and has
     refreshed the reference data). Returns its BuildResult."""
@@ -218,6 +242,8 @@ def build_spark(
     if not has_build(base):
         full_refresh = False  # nothing to refresh; dbt builds every table anew
     cmd = spark_dbt_command(base, full_refresh=full_refresh, select=select, dbt_vars=dbt_vars)
+    if not data_tests:
+        cmd += ["--exclude-resource-type", "test"]
     loads_seeds = "resource_type:seed" not in cmd
     if loads_seeds:
         _seeds_stamp(base).unlink(missing_ok=True)

@@ -261,9 +261,10 @@
 {%- endmacro %}
 
 {#- A model config that differs per engine, e.g. its incremental strategy: the value given for
-    the target's adapter type (configs are read when dbt parses, before any dispatch). -#}
+    the target's adapter (configs are read when dbt parses, before any dispatch); Spark's for
+    the adapters built on dbt-spark (databricks). -#}
 {% macro by_engine(duckdb, spark) -%}
-    {{ return({'duckdb': duckdb, 'spark': spark}[target.type]) }}
+    {{ return(duckdb if target.type == 'duckdb' else spark) }}
 {%- endmacro %}
 
 {#- On Spark's plain Parquet tables an incremental model can only append or overwrite whole
@@ -272,7 +273,7 @@
     the repricing branch incrementally on Spark means that step was skipped: refuse rather
     than append a second price for every call. -#}
 {% macro refuse_incremental_reprice(reprice_all) -%}
-    {%- if reprice_all and target.type == 'spark' -%}
+    {%- if reprice_all and target.type != 'duckdb' -%}
         {{ exceptions.raise_compiler_error(
             "the price book changed since " ~ this ~ " was built: on Spark that takes a full "
             ~ "refresh (`agentops-wh build --engine spark` runs one when the seeds changed)"

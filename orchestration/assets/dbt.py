@@ -12,6 +12,7 @@ import dagster as dg
 from dagster_dbt import DagsterDbtTranslator, DbtCliResource, DbtProject, dbt_assets
 
 from ingestion.warehouse import (
+    BuildError,
     forget_seeds,
     needs_full_refresh,
     record_layout,
@@ -19,6 +20,7 @@ from ingestion.warehouse import (
     seed_args,
     skips_seeds,
 )
+from orchestration import engine_spark, engine_switch
 from orchestration.project import dbt_project, ensure_manifest
 from orchestration.resources import WarehouseResource
 
@@ -75,11 +77,20 @@ def warehouse_dbt_models(
                 "differently): materialize all warehouse assets once (or run "
                 "`agentops-wh build`) to upgrade it"
             )
-        # Seeds load only when their files changed since the last successful build.
-        args = ["build", "--exclude-resource-type", "unit_test", *seed_args(base, upgrade)]
-        if upgrade:
-            args.append("--full-refresh")
-        forget_seeds(base, args)
+        engine = warehouse.engine_name()
+        # A switch of engine carries the cost ledger over first (orchestration/engine_switch.py).
+        try:
+            switched = engine_switch.prepare(base, engine, "subset" if context.is_subset else None)
+        except BuildError as exc:
+            raise dg.Failure(description=str(exc)) from exc
+        if engine == "spark":
+            args = engine_spark.dagster_build_args(base, full_refresh=upgrade or switched)
+        else:
+            # Seeds load only when their files changed since the last successful build.
+            args = ["build", "--exclude-resource-type", "unit_test", *seed_args(base, upgrade)]
+            if upgrade or switched:
+                args.append("--full-refresh")
+            forget_seeds(base, args)
         # One target folder per data directory, kept between runs (the lock serializes them):
         # dbt's partial parsing then skips most of its parse (seconds on every run), which a
         # fresh folder per invocation, dagster-dbt's default, forfeits.
@@ -91,9 +102,13 @@ def warehouse_dbt_models(
         invocation = dbt.cli(args, context=context, target_path=warehouse.dbt_target_path)
         yield from invocation.stream()
         if invocation.is_successful():
-            record_seeds(base, args)
+            if engine == "spark":
+                engine_spark.record_seeds(base, args)
+            else:
+                record_seeds(base, args)
             if not context.is_subset:
                 record_layout(base)
+                engine_switch.record(base, engine)
 
 
 @functools.cache
