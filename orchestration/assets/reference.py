@@ -18,8 +18,10 @@ from orchestration.resources import WarehouseResource
     description=(
         "The budgets file ($AGENTOPS_BUDGETS_FILE, else examples/budgets.csv), validated and "
         "written as $AGENTOPS_DATA_DIR/reference/budgets.parquet: dbt's `reference.budgets` "
-        "source. Refreshed on every warehouse_job run, as `agentops-wh build` does; a refused "
-        "file fails this step, naming its lines and fields, and nothing downstream runs."
+        "source; with it the model references genai-prices resolves and the loads dbt reads "
+        "(reference/model_refs.parquet, reference/committed_loads.parquet). Refreshed on every "
+        "warehouse_job run, as `agentops-wh build` does; a refused file fails this step, "
+        "naming its lines and fields, and nothing downstream runs."
     ),
 )
 def budgets_reference(
