@@ -9,7 +9,7 @@ export AGENTOPS_DATA_DIR ?= $(CURDIR)/data
 $(STAMP): pyproject.toml
 	test -x $(PY) || python3 -m venv $(VENV)
 	$(PY) -m pip install -q --upgrade pip
-	$(PY) -m pip install -q -e '.[dev]'
+	$(PY) -m pip install -q -e '.[dev,spark]'
 	touch $(STAMP)
 
 install: $(STAMP)

@@ -25,6 +25,7 @@ from orchestration.alerts.delivery import SLACK_URL_ENV, WEBHOOK_URL_ENV
 from orchestration.alerts.outbox import Outbox
 from orchestration.project import dbt_executable, dbt_project
 from orchestration.warehouse.build import build_db_path, build_lock, publish
+from orchestration.warehouse.spark import publish_spark, resolve_engine
 
 
 class WarehouseResource(dg.ConfigurableResource):
@@ -36,6 +37,13 @@ class WarehouseResource(dg.ConfigurableResource):
         description="A landing file whose last line has no newline counts as complete after "
         "this long unchanged.",
     )
+    engine: str = Field(
+        default="",
+        description="Where dbt builds: duckdb or spark. Empty: $AGENTOPS_ENGINE, else duckdb.",
+    )
+
+    def engine_name(self) -> str:
+        return resolve_engine(self.engine or None)
 
     def base(self) -> Path:
         if self.data_dir:
@@ -87,9 +95,14 @@ class WarehouseResource(dg.ConfigurableResource):
             yield
 
     def publish(self) -> Path:
-        """Publish the build database as the read-only warehouse (checkpoint, copy, rename)."""
+        """Publish the build database as the read-only warehouse (checkpoint, copy, rename);
+        on Spark, a copy of the tables Spark built (orchestration/warehouse/spark.py)."""
         with self.build_lock():
-            publish(build_db_path(self.base()), self.published_path)
+            if self.engine_name() == "spark":
+                manifest = self.dbt_target_path / "manifest.json"
+                publish_spark(self.base(), manifest, self.published_path)
+            else:
+                publish(build_db_path(self.base()), self.published_path)
         return self.published_path
 
     def published_version(self) -> str | None:

@@ -43,6 +43,10 @@ SECTIONS: dict[str, list[tuple[str, Callable[[], object]]]] = {
         ("warehouse builds", _call("tests.bench_warehouse", "bench_build", 100_000 if SMALL else 1_000_000)),
     ]
     + ([] if SMALL else [("warehouse builds 10M", _call("tests.bench_warehouse", "bench_build", 10_000_000))]),
+    "engines": [
+        ("duckdb vs spark 20k", _call("tests.bench_warehouse", "bench_engines", 20_000)),
+        ("duckdb vs spark 1M", _call("tests.bench_warehouse", "bench_engines", 100_000 if SMALL else 1_000_000)),
+    ],
     "http": [("http loader", _call("tests.bench_http", "bench_http", 20_000 if SMALL else 100_000))],
     "dashboard": [("dashboard pages", _call("tests.bench_dashboard", "bench_dashboard"))],
     "freshness": [("freshness", _call("tests.bench_freshness", "bench_freshness"))],

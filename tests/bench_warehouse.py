@@ -121,3 +121,48 @@ if __name__ == "__main__":
     import sys
 
     bench_build(int(sys.argv[1]) if len(sys.argv) > 1 else 1_000_000)
+
+
+def bench_engines(n_events: int) -> dict[str, float]:
+    """Full and incremental (+1%) builds on DuckDB and on Spark over one lake, same run.
+
+    Two data directories share the lake (a symlink), so both engines read the same files.
+    Spark runs as the `spark` target: a local session, Java start included in every build.
+    """
+    keep = os.environ.get("BENCH_DIR")
+    base = Path(keep) if keep else Path(tempfile.mkdtemp(prefix="bench-engines-"))
+    base.mkdir(parents=True, exist_ok=True)
+    duck, spark = base / "duckdb", base / "spark"
+    try:
+        start = END - timedelta(days=DAYS)
+        n = _generate(base / "incoming" / "base", n_events, start, END, seed=1)
+        duck.mkdir(exist_ok=True)
+        spark.mkdir(exist_ok=True)
+        _load(duck, base / "incoming" / "base")
+        if not (spark / "lake").exists():
+            (spark / "lake").symlink_to(duck / "lake")
+        figures: dict[str, float] = {"events": float(n)}
+        for engine, folder in (("duckdb", duck), ("spark", spark)):
+            figures[f"{engine}_full_s"] = _checked(build(folder, engine=engine)).dbt_seconds
+        extra = max(1, n_events // 100)
+        late = _generate(base / "incoming" / "late", extra // 2, END - timedelta(days=1), END, 2)
+        new = _generate(
+            base / "incoming" / "new", extra - extra // 2, END, END + timedelta(days=1), 3
+        )
+        _load(duck, base / "incoming" / "late")
+        _load(duck, base / "incoming" / "new")
+        for engine, folder in (("duckdb", duck), ("spark", spark)):
+            result = _checked(build(folder, engine=engine))
+            figures[f"{engine}_incremental_s"] = result.dbt_seconds
+            figures[f"{engine}_publish_s"] = result.publish_seconds
+        print(f"warehouse build by engine, {n:,} events (+{late + new:,} for the incremental)")
+        for engine in ("duckdb", "spark"):
+            full, incr = figures[f"{engine}_full_s"], figures[f"{engine}_incremental_s"]
+            print(
+                f"  {engine:<7} full {full:>8.1f} s   incremental (+1%) {incr:>8.1f} s"
+                f"   {incr / full:.2f}x full   publish {figures[f'{engine}_publish_s']:.2f} s"
+            )
+        return figures
+    finally:
+        if not keep:
+            shutil.rmtree(base, ignore_errors=True)

@@ -1,4 +1,4 @@
-{#- Budget period arithmetic, in UTC (DuckDB SQL; dispatch for another adapter).
+{#- Budget period arithmetic, in UTC.
 
     `budget_as_of()` is the instant budget_status is computed for: wall-clock now at build
     time (current_timestamp), unless the var `budget_as_of` (an ISO timestamp) pins it, as
@@ -6,7 +6,7 @@
 
 {% macro budget_as_of() -%}
     {%- if var('budget_as_of', none) -%}
-        cast('{{ var("budget_as_of") }}' as timestamptz)
+        cast('{{ var("budget_as_of") }}' as {{ type_timestamptz() }})
     {%- else -%}
         current_timestamp
     {%- endif -%}
@@ -18,7 +18,7 @@
     {{ return(adapter.dispatch('budget_period_start', 'agentops_warehouse')(period, ts, offset)) }}
 {%- endmacro %}
 
-{% macro default__budget_period_start(period, ts, offset=0) -%}
+{% macro duckdb__budget_period_start(period, ts, offset=0) -%}
     timezone('UTC',
         case {{ period }}
             when 'daily' then date_trunc('day', timezone('UTC', {{ ts }}))
@@ -29,6 +29,15 @@
                 + to_months(({{ offset }}))
         end
     )
+{%- endmacro %}
+
+{#- Spark's date_trunc('WEEK') starts weeks on Monday, as DuckDB's does. -#}
+{% macro spark__budget_period_start(period, ts, offset=0) -%}
+    case {{ period }}
+        when 'daily' then timestampadd(DAY, {{ offset }}, date_trunc('DAY', {{ ts }}))
+        when 'weekly' then timestampadd(DAY, 7 * ({{ offset }}), date_trunc('WEEK', {{ ts }}))
+        when 'monthly' then timestampadd(MONTH, {{ offset }}, date_trunc('MONTH', {{ ts }}))
+    end
 {%- endmacro %}
 
 {#- Alert dedupe keys. Budget and alert ids are chosen by producers, and two tenants may use
@@ -48,11 +57,11 @@
         'budget',
         {{ alert_key_tenant(tenant_id) }},
         {{ budget_id }},
-        strftime(timezone('UTC', {{ period_start }}), '%Y-%m-%dT%H:%M:%SZ'),
+        {{ utc_iso_text(period_start) }},
         case
             when {{ threshold_pct }} = floor({{ threshold_pct }})
-                then cast(cast({{ threshold_pct }} as bigint) as varchar)
-            else cast({{ threshold_pct }} as varchar)
+                then cast(cast({{ threshold_pct }} as bigint) as {{ dbt.type_string() }})
+            else cast({{ threshold_pct }} as {{ dbt.type_string() }})
         end
     )
 {%- endmacro %}
@@ -71,20 +80,22 @@
 {%- endmacro %}
 
 {% macro default__reference_budgets(source_relation) -%}
-    {%- if lake_has_files(data_dir() ~ '/reference/budgets.parquet') -%}
-    {{ source_relation }}
+    {%- set s = dbt.type_string() -%}
+    {%- set path = data_dir() ~ '/reference/budgets.parquet' -%}
+    {%- if lake_has_files(path) -%}
+    {{ data_source(source_relation, path) }}
     {%- else -%}
     (
         select
-            cast(null as varchar) as budget_id,
-            cast(null as varchar) as tenant_id,
-            cast(null as varchar) as scope,
-            cast(null as varchar) as scope_id,
-            cast(null as varchar) as period,
+            cast(null as {{ s }}) as budget_id,
+            cast(null as {{ s }}) as tenant_id,
+            cast(null as {{ s }}) as scope,
+            cast(null as {{ s }}) as scope_id,
+            cast(null as {{ s }}) as period,
             cast(null as decimal(38, 24)) as limit_usd,
-            cast(null as integer[]) as thresholds,
-            cast(null as varchar) as enforcement,
-            cast(null as varchar) as destination,
+            cast(null as {{ type_array('integer') }}) as thresholds,
+            cast(null as {{ s }}) as enforcement,
+            cast(null as {{ s }}) as destination,
             cast(null as bigint) as source_line
         where false
     )

@@ -9,7 +9,7 @@
     rows a build wrote (macros/tests.sql). -#}
 
 {% macro build_stamp() -%}
-    cast('{{ run_started_at.strftime("%Y-%m-%d %H:%M:%S.%f") }}+00' as timestamptz)
+    {{ timestamptz_literal(run_started_at.strftime("%Y-%m-%dT%H:%M:%S.%fZ")) }}
 {%- endmacro %}
 
 {#- The latest built_at of {{ this }} (-infinity while it is empty). -#}
@@ -34,22 +34,29 @@
 {#- [min, max] of a timestamptz column over the rows of a relation that `where` keeps, looked
     up now as two literals (none when no row), for the same zone-map skipping. -#}
 {% macro timestamptz_range_literals(relation, column, where='true') -%}
+    {%- set text = dbt.type_string() -%}
     {%- set row = run_query(
-        "select cast(min(" ~ column ~ ") as varchar), cast(max(" ~ column ~ ") as varchar) from "
-        ~ relation ~ " where " ~ where
+        "select cast(min(" ~ column ~ ") as " ~ text ~ "), cast(max(" ~ column ~ ") as " ~ text
+        ~ ") from " ~ relation ~ " where " ~ where
     ).rows[0] -%}
     {%- if row[0] is none -%}
         {{ return(none) }}
     {%- endif -%}
-    {{ return(["cast('" ~ row[0] ~ "' as timestamptz)", "cast('" ~ row[1] ~ "' as timestamptz)"]) }}
+    {%- set ts = type_timestamptz() -%}
+    {{ return(["cast('" ~ row[0] ~ "' as " ~ ts ~ ")", "cast('" ~ row[1] ~ "' as " ~ ts ~ ")"]) }}
 {%- endmacro %}
 
 {% macro min_timestamptz() -%}
     {{ return(adapter.dispatch('min_timestamptz', 'agentops_warehouse')()) }}
 {%- endmacro %}
 
-{% macro default__min_timestamptz() -%}
+{% macro duckdb__min_timestamptz() -%}
     cast('-infinity' as timestamptz)
+{%- endmacro %}
+
+{#- Spark has no infinite timestamps: its first representable instant. -#}
+{% macro spark__min_timestamptz() -%}
+    cast('0001-01-01T00:00:00Z' as timestamp)
 {%- endmacro %}
 
 {#- True when rows of {{ this }} were computed under another price book than the current one
@@ -74,7 +81,7 @@
 {% macro surrogate_key(columns) -%}
     md5(concat_ws('|'
     {%- for c in columns -%}
-        , coalesce(cast({{ c }} as varchar), '\x00')
+        , coalesce(cast({{ c }} as {{ dbt.type_string() }}), {{ null_key_text() }})
     {%- endfor -%}
     ))
 {%- endmacro %}

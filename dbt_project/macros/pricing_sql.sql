@@ -1,7 +1,8 @@
-{#- Engine-specific SQL of the pricing models, dispatched so another adapter can be added.
+{#- Engine-specific SQL of the pricing models, dispatched per adapter.
 
     Money never passes through a division or a DOUBLE here: prices per unit are DECIMAL(38, 24)
-    and multiply token counts (BIGINT), which DuckDB keeps DECIMAL(38, 24), exact or an error.
+    and multiply token counts (BIGINT), which both engines keep DECIMAL(38, 24), exact or an
+    error (Spark with spark.sql.decimalOperations.allowPrecisionLoss=false, profiles.yml).
 -#}
 
 {#- The UTC calendar date of a timestamptz: what genai-prices' StartDateConstraint compares. -#}
@@ -10,7 +11,7 @@
 {%- endmacro %}
 
 {% macro default__pricing_utc_date(ts) -%}
-    cast(timezone('UTC', {{ ts }}) as date)
+    {{ utc_date(ts) }}
 {%- endmacro %}
 
 {#- The UTC time of day of a timestamptz: what genai-prices' TimeOfDateConstraint compares. -#}
@@ -18,8 +19,12 @@
     {{ return(adapter.dispatch('pricing_utc_time', 'agentops_warehouse')(ts)) }}
 {%- endmacro %}
 
-{% macro default__pricing_utc_time(ts) -%}
+{% macro duckdb__pricing_utc_time(ts) -%}
     cast(timezone('UTC', {{ ts }}) as time)
+{%- endmacro %}
+
+{% macro spark__pricing_utc_time(ts) -%}
+    cast({{ ts }} as time)
 {%- endmacro %}
 
 {#- Lower-case hex SHA-256 of a string expression (NULL stays NULL). -#}
@@ -27,8 +32,12 @@
     {{ return(adapter.dispatch('pricing_sha256', 'agentops_warehouse')(expr)) }}
 {%- endmacro %}
 
-{% macro default__pricing_sha256(expr) -%}
+{% macro duckdb__pricing_sha256(expr) -%}
     sha256({{ expr }})
+{%- endmacro %}
+
+{% macro spark__pricing_sha256(expr) -%}
+    sha2({{ expr }}, 256)
 {%- endmacro %}
 
 {#- Aggregate: the strings of a group joined by newlines in sorted order (NULL for no rows). -#}
@@ -36,6 +45,12 @@
     {{ return(adapter.dispatch('pricing_sorted_lines', 'agentops_warehouse')(expr)) }}
 {%- endmacro %}
 
-{% macro default__pricing_sorted_lines(expr) -%}
+{% macro duckdb__pricing_sorted_lines(expr) -%}
     string_agg({{ expr }}, chr(10) order by {{ expr }})
+{%- endmacro %}
+
+{% macro spark__pricing_sorted_lines(expr) -%}
+    case
+        when count({{ expr }}) > 0 then array_join(array_sort(collect_list({{ expr }})), chr(10))
+    end
 {%- endmacro %}

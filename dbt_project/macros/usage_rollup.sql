@@ -12,26 +12,42 @@
     past buckets, for late data) is recomputed from all of its rows; `bucket` is the
     delete+insert key, so a recomputed bucket replaces the old one whole. A new price book
     recomputes every bucket. -#}
+{% macro rollup_recompute_unit(datepart) -%}
+    {{ return(adapter.dispatch('rollup_recompute_unit', 'agentops_warehouse')(datepart)) }}
+{%- endmacro %}
+
+{% macro duckdb__rollup_recompute_unit(datepart) -%}
+    {{ return(datepart) }}
+{%- endmacro %}
+
+{% macro spark__rollup_recompute_unit(datepart) -%}
+    {{ return('day') }}
+{%- endmacro %}
+
 {% macro usage_rollup(datepart, reprice_all) -%}
 
 {%- set bucket_expr -%}
     {%- if datepart == 'hour' -%}
-    timezone('UTC', date_trunc('hour', timezone('UTC', occurred_at)))
+    {{ utc_hour('occurred_at') }}
     {%- else -%}
-    cast(timezone('UTC', occurred_at) as date)
+    {{ utc_date('occurred_at') }}
     {%- endif -%}
 {%- endset -%}
 {%- set incremental_branch = is_incremental() and not reprice_all -%}
-{#- The buckets that events new since the last build fall in, looked up first and inlined as
-    literals: DuckDB then reads only the row groups of those times (rows arrive roughly in
-    time order) instead of evaluating the bucket of every event of the table. -#}
-{%- set bucket_type = 'timestamptz' if datepart == 'hour' else 'date' -%}
-{#- A unit test mocks the inputs as CTEs, which a separate query cannot see: it gets the same
-    lookup as a CTE of the model's own query. -#}
+{#- What a build recomputes: every bucket an event new since the last build falls in, or on
+    Spark, whose tables overwrite whole partitions (UTC days), every day one does. -#}
+{%- set unit = rollup_recompute_unit(datepart) -%}
+{%- set unit_expr = utc_hour('occurred_at') if unit == 'hour' else utc_date('occurred_at') -%}
+{%- set unit_type = type_timestamptz() if unit == 'hour' else 'date' -%}
+{#- The touched units are looked up first and inlined as literals: DuckDB then reads only the
+    row groups of those times (rows arrive roughly in time order) instead of evaluating the
+    bucket of every event of the table. A unit test mocks the inputs as CTEs, which a separate
+    query cannot see: it gets the same lookup as a CTE of the model's own query. -#}
 {%- set inline_lookup = incremental_branch and execute and model.resource_type != 'unit_test' -%}
 {%- if inline_lookup -%}
     {%- set touched = run_query(
-        "select distinct cast(" ~ bucket_expr ~ " as varchar) from " ~ ref('stg_lake__events')
+        "select distinct cast(" ~ unit_expr ~ " as " ~ dbt.type_string() ~ ") from "
+        ~ ref('stg_lake__events')
         ~ " where built_at > " ~ last_built_at() ~ " order by 1"
     ).columns[0].values() -%}
 {%- else -%}
@@ -39,15 +55,15 @@
 {%- endif -%}
 {%- set touched_filter -%}
     {%- if incremental_branch and not inline_lookup -%}
-    occurred_at >= (select {{ "min(bucket)" if datepart == 'hour'
-                   else "timezone('UTC', cast(min(bucket) as timestamp))" }} from touched_buckets)
-    and {{ bucket_expr }} in (select bucket from touched_buckets)
+    occurred_at >= (select {{ "min(unit)" if unit == 'hour'
+                   else utc_midnight("min(unit)") }} from touched_units)
+    and {{ unit_expr }} in (select unit from touched_units)
     {%- elif not touched -%}
     false
     {%- else -%}
-    occurred_at >= cast('{{ touched[0] }}' as {{ bucket_type }})
-    and {{ bucket_expr }} in (
-        {%- for b in touched %}cast('{{ b }}' as {{ bucket_type }}){{ ", " if not loop.last }}{% endfor -%}
+    occurred_at >= cast('{{ touched[0] }}' as {{ unit_type }})
+    and {{ unit_expr }} in (
+        {%- for b in touched %}cast('{{ b }}' as {{ unit_type }}){{ ", " if not loop.last }}{% endfor -%}
     )
     {%- endif -%}
 {%- endset -%}
@@ -55,9 +71,9 @@
 with
 
 {% if incremental_branch and not inline_lookup %}
-touched_buckets as (
+touched_units as (
 
-    select distinct {{ bucket_expr }} as bucket
+    select distinct {{ unit_expr }} as unit
     from {{ ref('stg_lake__events') }}
     where built_at > {{ last_built_at() }}
 
@@ -136,7 +152,7 @@ activity as (
         workflow_id,
         provider,
         model,
-        null as started_run_id,
+        cast(null as {{ dbt.type_string() }}) as started_run_id,
         true as is_model_call,
         is_failed as is_failed_model_call,
         is_failed,
@@ -183,9 +199,9 @@ rolled_up as (
             else sum(cost_usd)
         end as cost_usd,
         count(*) filter (where is_unpriced) as unpriced_calls,
-        quantile_cont(latency_ms, 0.50) as latency_p50_ms,
-        quantile_cont(latency_ms, 0.95) as latency_p95_ms,
-        quantile_cont(latency_ms, 0.99) as latency_p99_ms,
+        {{ percentile_cont('latency_ms', 0.50) }} as latency_p50_ms,
+        {{ percentile_cont('latency_ms', 0.95) }} as latency_p95_ms,
+        {{ percentile_cont('latency_ms', 0.99) }} as latency_p99_ms,
         max(loaded_at) as last_loaded_at
 
     from activity
@@ -195,7 +211,7 @@ rolled_up as (
 
 select
     {{ surrogate_key([
-        'bucket', 'tenant_id', 'workspace_id', 'project_id', 'agent_id', 'workflow_id',
+        utc_seconds_text('bucket') if datepart == 'hour' else 'bucket', 'tenant_id', 'workspace_id', 'project_id', 'agent_id', 'workflow_id',
         'provider', 'model',
     ]) }} as usage_bucket_id,
     rolled_up.*,
@@ -204,4 +220,13 @@ select
 from rolled_up
 cross join price_book
 
+{%- endmacro %}
+
+{#- The columns of usage_rollup() after its key and bucket, in order. -#}
+{% macro usage_rollup_columns() -%}
+    tenant_id, workspace_id, project_id, agent_id, workflow_id, provider, model,
+    runs, model_calls, failed_model_calls, failures, tool_calls,
+    input_tokens, output_tokens, cached_tokens, cache_write_tokens, reasoning_tokens,
+    total_tokens, cost_usd, unpriced_calls, latency_p50_ms, latency_p95_ms, latency_p99_ms,
+    last_loaded_at, price_book_version, built_at
 {%- endmacro %}

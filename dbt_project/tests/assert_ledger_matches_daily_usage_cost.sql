@@ -8,7 +8,7 @@ with
 ledger as (
 
     select
-        cast(timezone('UTC', occurred_at) as date) as usage_date,
+        {{ utc_date('occurred_at') }} as usage_date,
         tenant_id,
         coalesce(sum(cost_usd), 0) as ledger_cost_usd
     from {{ ref('fct_cost_ledger') }}

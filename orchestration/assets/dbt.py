@@ -19,7 +19,10 @@ from dagster_dbt import DagsterDbtTranslator, DbtCliResource, DbtProject, dbt_as
 
 from orchestration.project import dbt_project
 from orchestration.resources import WarehouseResource
+from orchestration.warehouse import engine_switch
+from orchestration.warehouse import spark as engine_spark
 from orchestration.warehouse.build import (
+    BuildError,
     build_db_path,
     forget_seeds,
     needs_full_refresh,
@@ -95,14 +98,22 @@ def warehouse_seeds(
     warehouse.export_env()
     with warehouse.build_lock():
         base = warehouse.base()
-        args = ["build"]
-        # Tells `agentops-wh build` which seeds the build database holds: none for sure while
-        # this runs (a load that fails half way), all of today's files after a whole load.
-        forget_seeds(base, args)
+        if warehouse.engine_name() == "spark":
+            engine_spark.spark_dir(base).mkdir(parents=True, exist_ok=True)
+            args = ["build", "--target", engine_spark.spark_target()]
+        else:
+            args = ["build"]
+            # Tells `agentops-wh build` which seeds the build database holds: none for sure
+            # while this runs (a load that fails half way), all of today's files after a whole
+            # load.
+            forget_seeds(base, args)
         invocation = dbt.cli(args, context=context, target_path=warehouse.dbt_target_path)
         yield from invocation.stream()
         if invocation.is_successful() and not context.is_subset:
-            record_seeds(base, args)
+            if warehouse.engine_name() == "spark":
+                engine_spark.record_seeds(base, args)
+            else:
+                record_seeds(base, args)
 
 
 @dbt_assets(
@@ -124,7 +135,9 @@ def warehouse_dbt_models(
     # The lock `agentops-wh build` takes, so a manual build never writes alongside this one.
     with warehouse.build_lock():
         base = warehouse.base()
-        if not build_db_path(base).exists():
+        engine = warehouse.engine_name()
+        built = engine_spark.has_build(base) if engine == "spark" else build_db_path(base).exists()
+        if not built:
             raise dg.Failure(
                 f"no build database under {base / 'build'} yet, so no seeds: materialize the "
                 "warehouse_seeds assets with these (landing_files_sensor does on a first run), "
@@ -139,9 +152,18 @@ def warehouse_dbt_models(
                 "differently): materialize all warehouse assets once (or run "
                 "`agentops-wh build`) to upgrade it"
             )
-        args = ["build", "--exclude-resource-type", "unit_test"]
-        if upgrade:
-            args.append("--full-refresh")
+        # A switch of engine carries the cost ledger over first
+        # (orchestration/warehouse/engine_switch.py).
+        try:
+            switched = engine_switch.prepare(base, engine, "subset" if context.is_subset else None)
+        except BuildError as exc:
+            raise dg.Failure(description=str(exc)) from exc
+        if engine == "spark":
+            args = engine_spark.dagster_build_args(base, full_refresh=upgrade or switched)
+        else:
+            args = ["build", "--exclude-resource-type", "unit_test"]
+            if upgrade or switched:
+                args.append("--full-refresh")
         # One target folder per data directory, kept between runs (the lock serializes them):
         # dbt's partial parsing then skips most of its parse (seconds on every run), which a
         # fresh folder per invocation, dagster-dbt's default, forfeits.
@@ -149,3 +171,4 @@ def warehouse_dbt_models(
         yield from invocation.stream()
         if invocation.is_successful() and not context.is_subset:
             record_layout(base)
+            engine_switch.record(base, engine)

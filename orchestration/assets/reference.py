@@ -26,9 +26,10 @@ BUDGETS_REFRESH_CRON = "*/10 * * * *"
     description=(
         "The budgets file ($AGENTOPS_BUDGETS_FILE, else schemas/examples/budgets.csv), validated "
         "and written as $AGENTOPS_DATA_DIR/reference/budgets.parquet: dbt's `reference.budgets` "
-        "source. Refreshed on every warehouse_job run, as `agentops-wh build` does, and every "
-        "10 minutes; a refused file fails this step, naming its lines and fields, and nothing "
-        "downstream runs."
+        "source; with it the model references genai-prices resolves and the loads dbt reads "
+        "(reference/model_refs.parquet, reference/committed_loads.parquet). Refreshed on every "
+        "warehouse_job run, as `agentops-wh build` does, and every 10 minutes; a refused file "
+        "fails this step, naming its lines and fields, and nothing downstream runs."
     ),
 )
 def budgets_reference(
@@ -37,7 +38,7 @@ def budgets_reference(
     # The lock `agentops-wh build` takes: the file changes between builds, never during one.
     with warehouse.build_lock():
         try:
-            (path,) = refresh_reference(warehouse.base())
+            path, *_model_refs = refresh_reference(warehouse.base())
         except BuildError as exc:
             raise dg.Failure(description=str(exc)) from exc
     count = pq.read_metadata(path).num_rows

@@ -50,6 +50,7 @@ from typing import Any
 
 from ingestion.fsync import fsync_and_rename
 from ingestion.reference.budgets import BudgetsFileError, write_budgets_reference
+from ingestion.reference.model_refs import ModelRefsError, write_model_refs_reference
 from ingestion.settings import DBT_PROJECT_DIR, warehouse_path
 from ingestion.settings import data_dir as default_data_dir
 
@@ -95,12 +96,13 @@ def refresh_reference(base: Path) -> list[Path]:
     """Write the runtime reference data dbt reads as sources, before every build.
 
     Every path that builds the warehouse calls this first: `build` (the CLI and the demo)
-    and Dagster's `budgets_reference` asset. Raises BuildError when the budgets file is
-    refused (the message names each line, field and what to write instead).
+    and Dagster's `budgets_reference` asset. The budgets file, then the model references
+    (ingestion/reference/model_refs.py); the budgets' path comes first. Raises BuildError when the
+    budgets file is refused (the message names each line, field and what to write instead).
     """
     try:
-        return [write_budgets_reference(base)]
-    except BudgetsFileError as exc:
+        return [write_budgets_reference(base), *write_model_refs_reference(base)]
+    except (BudgetsFileError, ModelRefsError) as exc:
         raise BuildError(str(exc)) from exc
 
 
@@ -234,8 +236,8 @@ def dbt_command(
     return args
 
 
-def _read_run_results(base: Path) -> tuple[dict[str, int], list[str]]:
-    path = base / "build" / "target" / "run_results.json"
+def _read_run_results(base: Path, target: Path | None = None) -> tuple[dict[str, int], list[str]]:
+    path = (target or base / "build" / "target") / "run_results.json"
     if not path.exists():
         return {}, []
     results = json.loads(path.read_text()).get("results", [])
@@ -288,13 +290,43 @@ def build(
     select: str | None = None,
     dbt_vars: dict[str, Any] | None = None,
     publish_result: bool = True,
+    engine: str | None = None,
+    data_tests: bool = True,
 ) -> BuildResult:
-    """Run `dbt build` on the lake under `data_dir` and publish the warehouse if it succeeds."""
+    """Run `dbt build` on the lake under `data_dir` and publish the warehouse if it succeeds.
+
+    `engine`: duckdb or spark (default: $AGENTOPS_ENGINE, else duckdb); the Spark build lives
+    in orchestration/warehouse/spark.py, the carry-over of the ledger between engines in
+    orchestration/warehouse/engine_switch.py. `data_tests=False` leaves the data tests out (the
+    test suite's repeated Spark builds, to save time; a build that publishes runs them).
+    """
+    from orchestration.warehouse import engine_switch
+    from orchestration.warehouse import spark as engine_spark
+
     started = time.perf_counter()
+    try:
+        engine = engine_spark.resolve_engine(engine)
+    except ValueError as exc:
+        raise BuildError(str(exc)) from exc
     base = Path(data_dir).resolve() if data_dir is not None else default_data_dir()
     (base / "build").mkdir(parents=True, exist_ok=True)
     with build_lock(base):
         refresh_reference(base)
+        switched = engine_switch.prepare(base, engine, select)
+        if engine == "spark":
+            result = engine_spark.build_spark(
+                base,
+                full_refresh=full_refresh or switched,
+                select=select,
+                dbt_vars=dbt_vars,
+                publish_result=publish_result,
+                started=started,
+                data_tests=data_tests,
+            )
+            if result.success and select is None:
+                engine_switch.record(base, engine)
+            return result
+        full_refresh = full_refresh or switched
         fresh = not build_db_path(base).exists()
         upgrade = needs_full_refresh(base)
         if upgrade and select is not None:
@@ -304,6 +336,8 @@ def build(
             )
         full_refresh = full_refresh or upgrade
         cmd = dbt_command(base, full_refresh=full_refresh, select=select, dbt_vars=dbt_vars)
+        if not data_tests:
+            cmd += ["--exclude-resource-type", "test"]
         forget_seeds(base, cmd)
         proc, dbt_seconds = _invoke(base, cmd)
         statuses, failures = _read_run_results(base)
@@ -312,6 +346,8 @@ def build(
             record_seeds(base, cmd)
         if success and (select is None or fresh):
             record_layout(base)
+        if success and select is None:
+            engine_switch.record(base, engine)
         if not success and not failures:
             failures = [f"dbt exited with code {proc.returncode}; see the output below"]
         published: Path | None = None
@@ -383,7 +419,7 @@ def _result(
 
 def _cmd_build(args: argparse.Namespace) -> int:
     try:
-        result = build(full_refresh=args.full_refresh, select=args.select)
+        result = build(full_refresh=args.full_refresh, select=args.select, engine=args.engine)
     except BuildError as exc:
         print(f"agentops-wh build: error: {exc}", file=sys.stderr)
         return 2
@@ -413,4 +449,11 @@ def register(sub: Any) -> None:
         help="rebuild incremental models from the whole lake (the cost ledger is kept)",
     )
     p.add_argument("--select", "-s", default=None, metavar="SELECTOR", help="dbt node selection")
+    p.add_argument(
+        "--engine",
+        choices=("duckdb", "spark"),
+        default=None,
+        help="where dbt builds: duckdb (default, or $AGENTOPS_ENGINE) or spark (a local Spark "
+        "session, or the cluster profiles.yml names); both publish the same warehouse.duckdb",
+    )
     p.set_defaults(func=_cmd_build)

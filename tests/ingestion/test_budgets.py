@@ -250,7 +250,7 @@ def test_a_refused_file_stops_the_build_and_keeps_the_last_reference(
 ) -> None:
     base = tmp_path / "data"
     monkeypatch.delenv(BUDGETS_FILE_ENV, raising=False)
-    (path,) = refresh_reference(base)
+    path, *_ = refresh_reference(base)
     before = path.read_bytes()
     bad = tmp_path / "bad.csv"
     bad.write_text(f"{HEADER}\nb,acme,tenant,,daily,-5,,alert,\n")

@@ -1,9 +1,10 @@
-"""int_model_refs_resolved: genai-prices' own resolution, reused across builds per release.
+"""Model references: genai-prices' own resolution, written before dbt, reused per release.
 
-A build resolves only the (provider, model) pairs the table does not already hold for the
-installed genai-prices release. Shown by editing the build database between two builds: a
-row stamped with the installed release is kept as it is (it was not asked again), a row
-stamped with another release is resolved afresh.
+A build resolves only the (provider, model) pairs of loads it has not seen, asking genai-prices
+about pairs the reference file does not already hold for the installed release. Shown by
+editing `reference/model_refs.parquet` between two refreshes: a row stamped with the installed
+release is kept as it is (it was not asked again), a row stamped with another release is
+resolved afresh. dbt refuses to price calls whose pair was never resolved.
 """
 
 from __future__ import annotations
@@ -12,17 +13,18 @@ from pathlib import Path
 
 import duckdb
 import genai_prices
+import pyarrow as pa
+import pyarrow.parquet as pq
 import pytest
 from genai_prices import data_snapshot
 
 from ingestion.files.loader import load_paths
-from orchestration.warehouse.build import BUILD_DB_NAME
+from ingestion.reference.model_refs import loads_path, refs_path, write_model_refs_reference
+from orchestration.warehouse import build as warehouse
 from tests.warehouse.fixtures import make_fixture
 from tests.warehouse.pricing_support import build_warehouse
 
 pytestmark = pytest.mark.slow
-
-REFS = "intermediate.int_model_refs_resolved"
 
 
 def genai_resolution(provider: str | None, model: str | None) -> tuple[str | None, str | None]:
@@ -38,30 +40,52 @@ def genai_resolution(provider: str | None, model: str | None) -> tuple[str | Non
     return next(p.id for p in snapshot.providers if any(m is info for m in p.models)), info.id
 
 
-def refs(db: Path) -> dict[tuple[str, str], tuple[str | None, str | None, str]]:
-    with duckdb.connect(str(db), read_only=True) as con:
-        rows = con.sql(
-            f"select provider, model, price_provider_id, price_model_id, genai_prices_version "
-            f"from {REFS}"
-        ).fetchall()
-    return {(p, m): (pid, mid, v) for p, m, pid, mid, v in rows}
+def refs(base: Path) -> dict[tuple[str, str], tuple[str | None, str | None, str]]:
+    rows = pq.read_table(refs_path(base)).to_pylist()
+    return {
+        (r["provider"], r["model"]): (
+            r["price_provider_id"],
+            r["price_model_id"],
+            r["genai_prices_version"],
+        )
+        for r in rows
+    }
+
+
+def write_refs(base: Path, table: dict[tuple[str, str], tuple[str | None, str | None, str]]):
+    rows = sorted(table.items())
+    pq.write_table(
+        pa.table(
+            {
+                "provider": [p for (p, _), _ in rows],
+                "model": [m for (_, m), _ in rows],
+                "price_provider_id": [r[0] for _, r in rows],
+                "price_model_id": [r[1] for _, r in rows],
+                "genai_prices_version": [r[2] for _, r in rows],
+            }
+        ),
+        refs_path(base),
+    )
 
 
 def test_refs_are_genai_prices_resolution_and_reused_per_release(tmp_path: Path) -> None:
     data_dir = tmp_path / "data"
-    (events,) = make_fixture(seed=5, runs=20).write(tmp_path / "events")[:1]
-    load_paths([events], data_dir, final=True)
-    published = build_warehouse(data_dir)
+    first_load, second_load = make_fixture(seed=5, runs=20).write(tmp_path / "events")
+    summary = load_paths([first_load], data_dir, final=True)
+    write_model_refs_reference(data_dir)
 
-    first = refs(published)
-    with duckdb.connect(str(published), read_only=True) as con:
-        pairs = set(
-            con.sql(
-                "select distinct provider, model from staging.stg_lake__events "
-                "where event_type in ('model_call.completed', 'model_call.failed')"
-            ).fetchall()
-        )
+    first = refs(data_dir)
+    con = duckdb.connect()
+    pairs = set(
+        con.execute(
+            "select distinct lower(trim(model_call.provider)), lower(trim(model_call.model)) "
+            "from read_parquet(?) where model_call is not null",
+            [str(data_dir / "lake" / "events" / "*" / "*.parquet")],
+        ).fetchall()
+    )
     assert set(first) == pairs, "one row per distinct pair of the model-call events"
+    loads = pq.read_table(loads_path(data_dir)).to_pylist()
+    assert loads == [{"load_id": summary.load_id, "lake_files": summary.lake_files}]
     version = genai_prices.__version__
     for (provider, model), (pid, mid, v) in first.items():
         assert v == version
@@ -70,23 +94,44 @@ def test_refs_are_genai_prices_resolution_and_reused_per_release(tmp_path: Path)
     assert len(priced) >= 2, "the fixture must use at least two known models"
     kept_pair, stale_pair = priced[0], priced[1]
 
-    # Between builds, mark one row as if resolved earlier by this release and another as if
-    # resolved by an older release.
-    build_db = data_dir / "build" / BUILD_DB_NAME
-    with duckdb.connect(str(build_db)) as con:
-        con.execute(
-            f"update {REFS} set price_model_id = 'kept-as-is' where provider = ? and model = ?",
-            list(kept_pair),
-        )
-        con.execute(
-            f"update {REFS} set price_model_id = 'stale', genai_prices_version = '0.0.0' "
-            "where provider = ? and model = ?",
-            list(stale_pair),
-        )
-    second = refs(build_warehouse(data_dir))
+    # Between refreshes, mark one row as if resolved earlier by this release and another as
+    # if resolved by an older release.
+    edited = dict(first)
+    edited[kept_pair] = (first[kept_pair][0], "kept-as-is", version)
+    edited[stale_pair] = (first[stale_pair][0], "stale", "0.0.0")
+    write_refs(data_dir, edited)
+    load_paths([second_load], data_dir, final=True)
+    write_model_refs_reference(data_dir)
+    second = refs(data_dir)
 
     assert second[kept_pair] == (first[kept_pair][0], "kept-as-is", version), "not asked again"
     assert second[stale_pair] == first[stale_pair], "another release's row is resolved afresh"
     assert {p: r for p, r in second.items() if p != kept_pair} == {
         p: r for p, r in first.items() if p != kept_pair
     }
+    assert len(pq.read_table(loads_path(data_dir))) == 2
+
+
+def test_a_pair_never_resolved_fails_the_build(tmp_path: Path) -> None:
+    """dbt prices nothing as unknown that genai-prices was never asked about."""
+    data_dir = tmp_path / "data"
+    (events,) = make_fixture(seed=5, runs=10).write(tmp_path / "events")[:1]
+    load_paths([events], data_dir, final=True)
+    published = build_warehouse(data_dir)
+    before = published.stat().st_mtime_ns
+
+    # The reference loses a pair while its load stays listed as seen: the next refresh does
+    # not rescan that load, and dbt must refuse.
+    table = refs(data_dir)
+    lost = sorted(pair for pair, ids in table.items() if ids[1] is not None)[0]
+    del table[lost]
+    write_refs(data_dir, table)
+    result = warehouse.build(data_dir)
+    assert not result.success and result.published_path is None
+    assert any("int_model_refs_resolved" in f for f in result.failures), result.failures
+    assert published.stat().st_mtime_ns == before, "nothing published"
+
+    # Forgetting which loads were scanned makes the next build resolve them all again.
+    loads_path(data_dir).unlink()
+    assert warehouse.build(data_dir).success
+    assert lost in refs(data_dir)

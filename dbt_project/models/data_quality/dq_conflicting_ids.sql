@@ -16,6 +16,12 @@
     )
 }}
 
+{%- set event_columns = [
+    'tenant_id', 'event_id', 'event_type', 'occurred_at', 'event_hash', 'workspace_id',
+    'project_id', 'run_id', 'agent_id', 'provider', 'model', 'loaded_at', 'load_id',
+    'source_file', 'source_line',
+] %}
+
 with
 
 new_events as (
@@ -85,7 +91,7 @@ losing_completions as (
     select
         'run' as id_kind,
         losers.run_id as conflicting_id,
-        losers.* exclude (completion_no),
+        {% for c in event_columns %}losers.{{ c }}, {% endfor %}
         winners.event_id as winning_event_id,
         winners.occurred_at as winning_occurred_at,
         winners.loaded_at as winning_loaded_at
@@ -104,7 +110,9 @@ losing_completions as (
 call_conflicts as (
 
     select
-        losing_calls.*,
+        losing_calls.id_kind,
+        losing_calls.conflicting_id,
+        {% for c in event_columns %}losing_calls.{{ c }}, {% endfor %}
         call_winners.winning_event_id,
         call_winners.winning_occurred_at,
         call_winners.winning_loaded_at
@@ -115,7 +123,7 @@ call_conflicts as (
 ),
 
 -- Same columns in the same order on both sides: the kind, the id, the event's own
--- columns (stg_lake__events), then the winner's.
+-- columns (event_columns), then the winner's.
 conflicts as (
 
     select * from call_conflicts

@@ -6,10 +6,12 @@
 
     Incremental: reads only the loads dq_lake_loads found duplicates in since this model last
     wrote. -#}
+{#- Spark: a build writes the copies of loads no build checked before, never a key already in
+    the table, so appending gives the same rows. -#}
 {{
     config(
         materialized='incremental',
-        incremental_strategy='delete+insert',
+        incremental_strategy=by_engine(duckdb='delete+insert', spark='append'),
         unique_key='event_copy_id',
         on_schema_change='fail',
     )
@@ -112,7 +114,7 @@ kept as (
 later_copies as (
 
     select
-        md5(concat_ws('|', c.load_id, c.source_file, cast(c.source_line as varchar)))
+        md5(concat_ws('|', c.load_id, c.source_file, cast(c.source_line as {{ dbt.type_string() }})))
             as event_copy_id,
         c.tenant_id,
         c.event_id,

@@ -35,22 +35,15 @@ compared as (
         reasoning_tokens as summed_reasoning_tokens,
         reported_total_tokens,
         total_tokens as summed_total_tokens,
-        list_filter(
-            [
-                case when reported_input_tokens <> input_tokens then 'input_tokens' end,
-                case when reported_output_tokens <> output_tokens then 'output_tokens' end,
-                case when reported_cached_tokens <> cached_tokens then 'cached_tokens' end,
-                case
-                    when reported_cache_write_tokens <> cache_write_tokens
-                        then 'cache_write_tokens'
-                end,
-                case
-                    when reported_reasoning_tokens <> reasoning_tokens then 'reasoning_tokens'
-                end,
-                case when reported_total_tokens <> total_tokens then 'total_tokens' end
-            ],
-            lambda k: k is not null
-        ) as mismatched_token_kinds,
+        {{ list_where(list_of([
+            "case when reported_input_tokens <> input_tokens then 'input_tokens' end",
+            "case when reported_output_tokens <> output_tokens then 'output_tokens' end",
+            "case when reported_cached_tokens <> cached_tokens then 'cached_tokens' end",
+            "case when reported_cache_write_tokens <> cache_write_tokens"
+            ~ " then 'cache_write_tokens' end",
+            "case when reported_reasoning_tokens <> reasoning_tokens then 'reasoning_tokens' end",
+            "case when reported_total_tokens <> total_tokens then 'total_tokens' end",
+        ]), 'k', 'k is not null') }} as mismatched_token_kinds,
         ended_at,
         last_loaded_at
 
@@ -59,4 +52,4 @@ compared as (
 )
 
 select * from compared
-where len(mismatched_token_kinds) > 0
+where {{ list_length('mismatched_token_kinds') }} > 0

@@ -38,7 +38,17 @@ periods as (
 
 select
     budget_id || '@' || period_kind as budget_period_id,
-    * exclude (period_offset),
+    budget_id,
+    tenant_id,
+    scope,
+    scope_id,
+    period,
+    limit_usd,
+    thresholds,
+    enforcement,
+    destination,
+    as_of,
+    period_kind,
     {{ budget_period_start('period', 'as_of', 'period_offset') }} as period_start,
     {{ budget_period_start('period', 'as_of', 'period_offset + 1') }} as period_end
 from periods

@@ -1,9 +1,13 @@
 {%- set reprice_all = price_book_changed(ref('int_price_book_version')) -%}
+{{- refuse_incremental_reprice(reprice_all) }}
+{#- Spark: every touched UTC day is recomputed whole (usage_rollup) and overwrites its
+    partition. -#}
 {{
     config(
         materialized='incremental',
-        incremental_strategy='delete+insert',
+        incremental_strategy=by_engine(duckdb='delete+insert', spark='insert_overwrite'),
         unique_key='hour_start',
+        partition_by=by_engine(duckdb=none, spark=['usage_date']),
         on_schema_change='fail',
     )
 }}
@@ -17,6 +21,6 @@ with rollup as (
 select
     usage_bucket_id,
     bucket as hour_start,
-    cast(timezone('UTC', bucket) as date) as usage_date,
-    * exclude (usage_bucket_id, bucket)
+    {{ utc_date('bucket') }} as usage_date,
+    {{ usage_rollup_columns() }}
 from rollup

@@ -70,8 +70,8 @@ measured as (
         least(
             1.0,
             greatest(
-                epoch_ms(periods.as_of) - epoch_ms(periods.period_start), 1
-            ) / (epoch_ms(periods.period_end) - epoch_ms(periods.period_start))
+                {{ epoch_ms('periods.as_of') }} - {{ epoch_ms('periods.period_start') }}, 1
+            ) / ({{ epoch_ms('periods.period_end') }} - {{ epoch_ms('periods.period_start') }})
         ) as elapsed_fraction,
         exists (
             select 1 from scopes
@@ -99,12 +99,13 @@ final as (
         limit_usd,
         spend_usd,
         unpriced_calls,
-        -- A percentage, the one place a DECIMAL division (yielding DOUBLE) is fine.
-        100.0 * spend_usd / nullif(limit_usd, 0) as pct_used,
+        -- A percentage, the one place a division of money (in DOUBLE) is fine.
+        cast(100.0 * spend_usd as double) / cast(nullif(limit_usd, 0) as double) as pct_used,
         thresholds,
         -- Exact decimal comparison: spend * 100 >= limit * threshold.
-        list_filter(thresholds, lambda t: spend_usd * 100 >= limit_usd * t) as thresholds_crossed,
-        list_max(list_filter(thresholds, lambda t: spend_usd * 100 >= limit_usd * t))
+        {{ list_where('thresholds', 't', 'spend_usd * 100 >= limit_usd * t') }}
+            as thresholds_crossed,
+        {{ list_max(list_where('thresholds', 't', 'spend_usd * 100 >= limit_usd * t')) }}
             as highest_threshold_crossed,
         spend_usd >= limit_usd as is_over_limit,
         elapsed_fraction,

@@ -31,7 +31,7 @@ emitted as (
         project_id,
         agent_id,
         run_id,
-        cast(null as varchar) as budget_id,
+        cast(null as {{ dbt.type_string() }}) as budget_id,
         alert_threshold as threshold,
         alert_current_value as current_value,
         cast(null as decimal(38, 24)) as limit_usd,
@@ -59,7 +59,7 @@ budget_hits as (
             {{ budget_alert_dedupe_key('hits.tenant_id', 'hits.budget_id',
                                        'hits.budget_period_start', 'hits.budget_threshold_pct') }}
         ) as dedupe_key,
-        cast(null as varchar) as alert_id,
+        cast(null as {{ dbt.type_string() }}) as alert_id,
         'budget.threshold_hit' as alert_source,
         'budget_threshold' as alert_type,
         hits.tenant_id,
@@ -70,13 +70,14 @@ budget_hits as (
         hits.budget_id,
         hits.budget_threshold_pct as threshold,
         -- Percent of the limit spent when the hit was reported.
-        100.0 * hits.budget_spend_usd / nullif(hits.budget_limit_usd, 0) as current_value,
+        cast(100.0 * hits.budget_spend_usd as double)
+            / cast(nullif(hits.budget_limit_usd, 0) as double) as current_value,
         cast(hits.budget_limit_usd as decimal(38, 24)) as limit_usd,
         cast(hits.budget_spend_usd as decimal(38, 24)) as spend_usd,
         -- Where the budget sends alerts (what was actually sent, from an alert.emitted or the
         -- outbox, wins below).
         budgets.destination,
-        cast(null as timestamptz) as sent_at,
+        cast(null as {{ type_timestamptz() }}) as sent_at,
         hits.event_id,
         hits.occurred_at,
         hits.loaded_at
@@ -101,30 +102,30 @@ alerts as (
     -- actually sent) win over those a threshold hit implies.
     select
         dedupe_key,
-        arg_min(alert_id, (occurred_at, event_id)) filter (where alert_id is not null)
+        min_by(alert_id, {{ sort_key(['occurred_at', 'event_id']) }}) filter (where alert_id is not null)
             as alert_id,
-        arg_min(alert_source, (occurred_at, event_id)) as alert_source,
-        arg_min(alert_type, (occurred_at, event_id)) as alert_type,
-        arg_min(tenant_id, (occurred_at, event_id)) as tenant_id,
-        arg_min(workspace_id, (occurred_at, event_id)) as workspace_id,
-        arg_min(project_id, (occurred_at, event_id)) as project_id,
-        arg_min(agent_id, (occurred_at, event_id)) as agent_id,
-        arg_min(run_id, (occurred_at, event_id)) as run_id,
-        arg_min(budget_id, (occurred_at, event_id)) filter (where budget_id is not null)
+        min_by(alert_source, {{ sort_key(['occurred_at', 'event_id']) }}) as alert_source,
+        min_by(alert_type, {{ sort_key(['occurred_at', 'event_id']) }}) as alert_type,
+        min_by(tenant_id, {{ sort_key(['occurred_at', 'event_id']) }}) as tenant_id,
+        min_by(workspace_id, {{ sort_key(['occurred_at', 'event_id']) }}) as workspace_id,
+        min_by(project_id, {{ sort_key(['occurred_at', 'event_id']) }}) as project_id,
+        min_by(agent_id, {{ sort_key(['occurred_at', 'event_id']) }}) as agent_id,
+        min_by(run_id, {{ sort_key(['occurred_at', 'event_id']) }}) as run_id,
+        min_by(budget_id, {{ sort_key(['occurred_at', 'event_id']) }}) filter (where budget_id is not null)
             as budget_id,
-        arg_min(threshold, (occurred_at, event_id)) as threshold,
-        arg_min(current_value, (occurred_at, event_id)) as current_value,
-        arg_min(limit_usd, (occurred_at, event_id)) filter (where limit_usd is not null)
+        min_by(threshold, {{ sort_key(['occurred_at', 'event_id']) }}) as threshold,
+        min_by(current_value, {{ sort_key(['occurred_at', 'event_id']) }}) as current_value,
+        min_by(limit_usd, {{ sort_key(['occurred_at', 'event_id']) }}) filter (where limit_usd is not null)
             as limit_usd,
-        arg_min(spend_usd, (occurred_at, event_id)) filter (where spend_usd is not null)
+        min_by(spend_usd, {{ sort_key(['occurred_at', 'event_id']) }}) filter (where spend_usd is not null)
             as spend_usd,
         coalesce(
-            arg_min(destination, (occurred_at, event_id))
+            min_by(destination, {{ sort_key(['occurred_at', 'event_id']) }})
                 filter (where alert_source = 'alert.emitted'),
-            arg_min(destination, (occurred_at, event_id))
+            min_by(destination, {{ sort_key(['occurred_at', 'event_id']) }})
         ) as destination,
         min(sent_at) as sent_at,
-        arg_min(event_id, (occurred_at, event_id)) as first_event_id,
+        min_by(event_id, {{ sort_key(['occurred_at', 'event_id']) }}) as first_event_id,
         count(*) as event_count,
         min(occurred_at) as first_occurred_at,
         max(loaded_at) as last_loaded_at

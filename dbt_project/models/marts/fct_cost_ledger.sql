@@ -93,11 +93,11 @@ ledger as (
     select tenant_id, model_call_id, cost_usd, price_book_version, booked_at from {{ this }}
     {% else %}
     select
-        cast(null as varchar) as tenant_id,
-        cast(null as varchar) as model_call_id,
+        cast(null as {{ dbt.type_string() }}) as tenant_id,
+        cast(null as {{ dbt.type_string() }}) as model_call_id,
         cast(null as decimal(38, 24)) as cost_usd,
-        cast(null as varchar) as price_book_version,
-        cast(null as timestamptz) as booked_at
+        cast(null as {{ dbt.type_string() }}) as price_book_version,
+        cast(null as {{ type_timestamptz() }}) as booked_at
     where false
     {% endif %}
 
@@ -178,7 +178,7 @@ select
     {{ pricing_sha256(
         "concat_ws('|', " ~ tenant_key_string('model_call_id', 'entries')
         ~ ", entries.price_book_version, entries.reason, "
-        ~ "cast(entries.entry_sequence as varchar))"
+        ~ "cast(entries.entry_sequence as " ~ dbt.type_string() ~ "))"
     ) }} as ledger_entry_id,
     entries.model_call_id,
     calls.run_id,
@@ -194,7 +194,7 @@ select
     'USD' as currency,
     entries.reason,
     entries.price_book_version,
-    cast('{{ run_started_at.strftime("%Y-%m-%d %H:%M:%S.%f") }}+00' as timestamptz) as booked_at
+    {{ build_stamp() }} as booked_at
 from entries
 inner join calls
     on {{ tenant_key_match('model_call_id', 'entries', 'calls') }}

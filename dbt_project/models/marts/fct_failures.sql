@@ -45,7 +45,7 @@ final as (
         span_id,
         parent_span_id,
         occurred_at,
-        cast(timezone('UTC', occurred_at) as date) as failed_date,
+        {{ utc_date('occurred_at') }} as failed_date,
         loaded_at,
         {{ build_stamp() }} as built_at
 

@@ -2,10 +2,13 @@
     since this model last wrote (built_at, macros/incremental.sql); when the price book changes
     (new genai-prices release or an edited override) every call is repriced. -#}
 {%- set reprice_all = price_book_changed(ref('int_price_book_version')) -%}
+{{- refuse_incremental_reprice(reprice_all) }}
+{#- Spark: every row of the incremental branch is new (a price book change is a full refresh
+    there, see refuse_incremental_reprice), so appending gives the same rows. -#}
 {{
     config(
         materialized='incremental',
-        incremental_strategy='delete+insert',
+        incremental_strategy=by_engine(duckdb='delete+insert', spark='append'),
         unique_key=tenant_key_columns('model_call_id'),
         on_schema_change='fail',
     )
@@ -64,7 +67,7 @@ final as (
         calls.error_type,
         calls.error_message,
         calls.occurred_at,
-        cast(timezone('UTC', calls.occurred_at) as date) as call_date,
+        {{ utc_date('calls.occurred_at') }} as call_date,
         calls.latency_ms,
         calls.input_tokens,
         calls.output_tokens,

@@ -2,9 +2,11 @@
     incremental branch recomputes every run that has an event new since this model last wrote,
     from all of that run's events; a new price book recomputes every run's cost. -#}
 {%- set reprice_all = price_book_changed(ref('int_price_book_version')) -%}
+{#- Spark: a whole table. A run's row changes as its events arrive, and it has no partition that
+    stays put (its start moves with late events), while a plain Parquet table can only append or
+    overwrite whole partitions. -#}
 {{
-    config(
-        materialized='incremental',
+    config(        materialized=by_engine(duckdb='incremental', spark='table'),
         incremental_strategy='delete+insert',
         unique_key=tenant_key_columns('run_id'),
         on_schema_change='fail',
@@ -69,15 +71,15 @@ runs_from_events as (
 
     select
         {{ tenant_key('run_id') }},
-        arg_min(workspace_id, occurred_at) as workspace_id,
-        arg_min(project_id, occurred_at) as project_id,
-        arg_min(agent_id, occurred_at) as agent_id,
-        arg_min(workflow_id, occurred_at) filter (where workflow_id is not null) as workflow_id,
-        arg_min(trace_id, occurred_at) as trace_id,
+        min_by(workspace_id, occurred_at) as workspace_id,
+        min_by(project_id, occurred_at) as project_id,
+        min_by(agent_id, occurred_at) as agent_id,
+        min_by(workflow_id, occurred_at) filter (where workflow_id is not null) as workflow_id,
+        min_by(trace_id, occurred_at) as trace_id,
         bool_or(event_type = 'run.started') as has_start_event,
         bool_or(event_type = 'run.failed') as has_failed_event,
         bool_or(event_type = 'run.completed') as has_completed_event,
-        arg_max(run_status, occurred_at) filter (where event_type = 'run.completed')
+        max_by(run_status, occurred_at) filter (where event_type = 'run.completed')
             as completed_status,
         coalesce(
             min(run_started_at),
@@ -94,27 +96,27 @@ runs_from_events as (
         count(distinct tool_call_id) filter (where event_type = 'tool_call.failed')
             as failed_tool_calls,
         count(*) filter (where is_failed) as failures,
-        arg_max(error_code, occurred_at) filter (where event_type = 'run.failed')
+        max_by(error_code, occurred_at) filter (where event_type = 'run.failed')
             as error_code,
-        arg_max(error_message, occurred_at) filter (where event_type = 'run.failed')
+        max_by(error_message, occurred_at) filter (where event_type = 'run.failed')
             as error_message,
-        arg_max(error_type, occurred_at) filter (where event_type = 'run.failed')
+        max_by(error_type, occurred_at) filter (where event_type = 'run.failed')
             as error_type,
         -- The run's own roll-up from its terminal event (informational; compared with the
         -- sum of its model calls by dq_run_usage_mismatches).
-        arg_max(input_tokens, occurred_at) filter (where event_type in ('run.completed', 'run.failed'))
+        max_by(input_tokens, occurred_at) filter (where event_type in ('run.completed', 'run.failed'))
             as reported_input_tokens,
-        arg_max(output_tokens, occurred_at) filter (where event_type in ('run.completed', 'run.failed'))
+        max_by(output_tokens, occurred_at) filter (where event_type in ('run.completed', 'run.failed'))
             as reported_output_tokens,
-        arg_max(cached_tokens, occurred_at) filter (where event_type in ('run.completed', 'run.failed'))
+        max_by(cached_tokens, occurred_at) filter (where event_type in ('run.completed', 'run.failed'))
             as reported_cached_tokens,
-        arg_max(cache_write_tokens, occurred_at)
+        max_by(cache_write_tokens, occurred_at)
             filter (where event_type in ('run.completed', 'run.failed'))
             as reported_cache_write_tokens,
-        arg_max(reasoning_tokens, occurred_at)
+        max_by(reasoning_tokens, occurred_at)
             filter (where event_type in ('run.completed', 'run.failed'))
             as reported_reasoning_tokens,
-        arg_max(total_tokens, occurred_at) filter (where event_type in ('run.completed', 'run.failed'))
+        max_by(total_tokens, occurred_at) filter (where event_type in ('run.completed', 'run.failed'))
             as reported_total_tokens,
         count(*) as events,
         min(occurred_at) as first_event_at,
@@ -170,7 +172,7 @@ final as (
             as ended_at,
         case
             when r.has_failed_event or r.has_completed_event
-                then date_diff('millisecond', r.started_at, r.terminal_at)
+                then {{ diff_ms('r.started_at', 'r.terminal_at') }}
         end as duration_ms,
         r.steps,
         r.failed_steps,

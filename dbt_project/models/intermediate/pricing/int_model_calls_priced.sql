@@ -26,10 +26,13 @@
     and price_book_changed(ref('int_price_book_version')) -%}
 {%- set has_built_at = model.resource_type == 'unit_test' or not execute or not is_incremental()
     or 'built_at' in (adapter.get_columns_in_relation(this) | map(attribute='name') | list) -%}
+{{- refuse_incremental_reprice(reprice_all) }}
+{#- Spark: every row of the incremental branch is new (a price book change is a full refresh
+    there, see refuse_incremental_reprice), so appending gives the same rows. -#}
 {{
     config(
         materialized='incremental',
-        incremental_strategy='delete+insert',
+        incremental_strategy=by_engine(duckdb='delete+insert', spark='append'),
         unique_key=tenant_key_columns('model_call_id'),
         on_schema_change='append_new_columns',
     )

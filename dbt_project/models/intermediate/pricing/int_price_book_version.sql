@@ -18,10 +18,10 @@ overrides as (
             '|',
             provider_id,
             model_id,
-            coalesce(cast(valid_from as varchar), ''),
+            coalesce(cast(valid_from as {{ dbt.type_string() }}), ''),
             price_key,
-            coalesce(cast(tier_start as varchar), ''),
-            cast(price_usd as varchar)
+            coalesce(cast(tier_start as {{ dbt.type_string() }}), ''),
+            cast(price_usd as {{ dbt.type_string() }})
         ) as override_line
     from {{ ref('price_overrides') }}
 

@@ -52,8 +52,8 @@ overrides as (
         cast(
             override_rows.price_usd
             * case
-                when override_rows.price_key like '%\_mtok' escape '\' then 0.000001
-                when override_rows.price_key like '%\_kcount' escape '\' then 0.001
+                when right(override_rows.price_key, 5) = '_mtok' then 0.000001
+                when right(override_rows.price_key, 7) = '_kcount' then 0.001
             end
             as decimal(38, 24)
         ) as unit_price_usd

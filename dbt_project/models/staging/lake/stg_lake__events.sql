@@ -31,7 +31,7 @@ with
 
 -- Not materialized: the key-only CTEs below read just their columns of the new files, and
 -- the wide rows are not copied into a CTE buffer first (measured: less time and memory).
-source as not materialized (
+source as {{ cte_not_materialized() }} (
 
     select * from {{ lake_events(source('lake', 'events'), load_ids) }}
 
@@ -44,8 +44,8 @@ renamed as (
         event_version,
         event_type,
         occurred_at,
-        cast(timezone('UTC', occurred_at) as date) as event_date,
-        ends_with(event_type, '.failed') as is_failed,
+        {{ utc_date('occurred_at') }} as event_date,
+        event_type like '%.failed' as is_failed,
 
         tenant.tenant_id,
         tenant.workspace_id,
@@ -143,7 +143,7 @@ repeated_event_ids as (
 losing_copies as (
 
     select load_id, source_file, source_line
-    from (select tenant.tenant_id, * from source)
+    from (select tenant.tenant_id, * from source) as copies
     where {{ tenant_key_in('event_id', 'repeated_event_ids') }}
     qualify row_number() over (
         partition by {{ tenant_key('event_id') }}

@@ -13,7 +13,7 @@ renamed as (
         event_id,
         event_type,
         -- run, step, model_call or tool_call: what failed.
-        split_part(event_type, '.', 1) as failed_entity,
+        {{ dbt.split_part('event_type', "'.'", 1) }} as failed_entity,
         error_code,
         error_message,
         error_type,

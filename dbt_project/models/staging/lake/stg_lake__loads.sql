@@ -35,9 +35,13 @@ source as (
 new_loads as (
 
     {% if new_load_ids -%}
-    select unnest([{{ sql_string_list(new_load_ids) }}]) as load_id
+    select load_id from (values
+        {%- for load_id in new_load_ids %}
+        ('{{ dbt.escape_single_quotes(load_id) }}'){{ "," if not loop.last }}
+        {%- endfor %}
+    ) as new_load_ids (load_id)
     {%- else -%}
-    select cast(null as varchar) as load_id where false
+    select cast(null as {{ dbt.type_string() }}) as load_id where false
     {%- endif %}
 
 ),

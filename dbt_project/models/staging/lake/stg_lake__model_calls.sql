@@ -93,7 +93,12 @@ losing_events as (
 
 first_loaded as (
 
-    select * exclude (load_id, source_file, source_line)
+    select
+        model_call_id, event_id, event_type, is_failed, occurred_at, loaded_at, tenant_id,
+        workspace_id, project_id, run_id, agent_id, workflow_id, trace_id, span_id,
+        parent_span_id, step_id, provider, model, request_id, latency_ms, input_tokens,
+        output_tokens, cached_tokens, cache_write_tokens, reasoning_tokens, error_code,
+        error_type, error_message, reported_cost_usd, built_at
     from renamed
     where not exists (
         select 1 from losing_events

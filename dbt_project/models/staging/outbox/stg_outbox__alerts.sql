@@ -17,11 +17,11 @@ renamed as (
         destination,
         lower(status) as delivery_status,
         cast(attempts as integer) as delivery_attempts,
-        cast(last_attempt_at as timestamptz) as last_attempt_at,
-        cast(sent_at as timestamptz) as sent_at,
+        cast(last_attempt_at as {{ type_timestamptz() }}) as last_attempt_at,
+        cast(sent_at as {{ type_timestamptz() }}) as sent_at,
         error_message,
-        cast(created_at as timestamptz) as created_at,
-        cast(recorded_at as timestamptz) as recorded_at
+        cast(created_at as {{ type_timestamptz() }}) as created_at,
+        cast(recorded_at as {{ type_timestamptz() }}) as recorded_at
 
     from source
 
