@@ -223,8 +223,8 @@ def build_spark(
     started: float,
     data_tests: bool = True,
 ) -> Any:
-    """The Spark side of `orchestration.warehouse.build.build` (the caller holds the build lock and has
-    refreshed the reference data). Returns its BuildResult."""
+    """The Spark side of `build` (orchestration/warehouse/build.py); the caller holds the build
+    lock and has refreshed the reference data. Returns its BuildResult."""
     from ingestion.settings import warehouse_path
     from orchestration.warehouse.build import (
         BuildError,
