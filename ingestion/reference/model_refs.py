@@ -32,7 +32,8 @@ import genai_prices
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from ingestion.lake.store import Lake, fsync_and_rename
+from ingestion.fsync import fsync_and_rename
+from ingestion.lake.store import Lake
 from ingestion.settings import DBT_PROJECT_DIR
 
 MODEL_CALL_TYPES = ("model_call.completed", "model_call.failed")
