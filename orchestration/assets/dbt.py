@@ -38,12 +38,17 @@ SOURCE_ASSET_KEYS: dict[tuple[str, str], dg.AssetKey] = {
     ("outbox", "alerts"): dg.AssetKey("alert_outbox"),
 }
 
-# Missing (a new Dagster instance: `newly_missing` would wait for a change) or edited since
-# the last load; once per change, so a failed load is not retried in a loop.
+# What a new Dagster instance has never materialized loads at its first evaluation (Dagster's
+# `newly_missing` waits for an asset to *become* missing); later, once per change of a file.
+# One-shot triggers: a failed load is not retried in a loop.
+LOAD_IF_MISSING = (
+    dg.AutomationCondition.initial_evaluation() & dg.AutomationCondition.missing()
+).with_label("missing at the first evaluation")
 SEED_CONDITION = (
-    (dg.AutomationCondition.missing() | dg.AutomationCondition.code_version_changed())
+    LOAD_IF_MISSING
+    | (dg.AutomationCondition.newly_missing() | dg.AutomationCondition.code_version_changed())
     .since_last_handled()
-    .with_label("missing or seed files changed")
+    .with_label("seed files changed")
 ) & ~dg.AutomationCondition.in_progress()
 
 
@@ -95,6 +100,7 @@ def warehouse_seeds(
     warehouse.export_env()
     with warehouse.build_lock():
         base = warehouse.base()
+        fresh = not build_db_path(base).exists()
         args = ["build"]
         # Tells `agentops-wh build` which seeds the build database holds: none for sure while
         # this runs (a load that fails half way), all of today's files after a whole load.
@@ -103,6 +109,9 @@ def warehouse_seeds(
         yield from invocation.stream()
         if invocation.is_successful() and not context.is_subset:
             record_seeds(base, args)
+        if invocation.is_successful() and fresh:
+            # A new build database: its tables will have the current layout, none older.
+            record_layout(base)
 
 
 @dbt_assets(
