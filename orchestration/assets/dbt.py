@@ -41,12 +41,17 @@ SOURCE_ASSET_KEYS: dict[tuple[str, str], dg.AssetKey] = {
     ("outbox", "alerts"): dg.AssetKey("alert_outbox"),
 }
 
-# Missing (a new Dagster instance: `newly_missing` would wait for a change) or edited since
-# the last load; once per change, so a failed load is not retried in a loop.
+# What a new Dagster instance has never materialized loads at its first evaluation (Dagster's
+# `newly_missing` waits for an asset to *become* missing); later, once per change of a file.
+# One-shot triggers: a failed load is not retried in a loop.
+LOAD_IF_MISSING = (
+    dg.AutomationCondition.initial_evaluation() & dg.AutomationCondition.missing()
+).with_label("missing at the first evaluation")
 SEED_CONDITION = (
-    (dg.AutomationCondition.missing() | dg.AutomationCondition.code_version_changed())
+    LOAD_IF_MISSING
+    | (dg.AutomationCondition.newly_missing() | dg.AutomationCondition.code_version_changed())
     .since_last_handled()
-    .with_label("missing or seed files changed")
+    .with_label("seed files changed")
 ) & ~dg.AutomationCondition.in_progress()
 
 
@@ -98,7 +103,9 @@ def warehouse_seeds(
     warehouse.export_env()
     with warehouse.build_lock():
         base = warehouse.base()
-        if warehouse.engine_name() == "spark":
+        spark = warehouse.engine_name() == "spark"
+        fresh = not (engine_spark.has_build(base) if spark else build_db_path(base).exists())
+        if spark:
             engine_spark.spark_dir(base).mkdir(parents=True, exist_ok=True)
             args = ["build", "--target", engine_spark.spark_target()]
         else:
@@ -110,10 +117,13 @@ def warehouse_seeds(
         invocation = dbt.cli(args, context=context, target_path=warehouse.dbt_target_path)
         yield from invocation.stream()
         if invocation.is_successful() and not context.is_subset:
-            if warehouse.engine_name() == "spark":
+            if spark:
                 engine_spark.record_seeds(base, args)
             else:
                 record_seeds(base, args)
+        if invocation.is_successful() and fresh:
+            # A new build database: its tables will have the current layout, none older.
+            record_layout(base)
 
 
 @dbt_assets(

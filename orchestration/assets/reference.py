@@ -8,6 +8,7 @@ import dagster as dg
 import pyarrow.parquet as pq
 
 from ingestion.reference.budgets import budgets_file
+from orchestration.assets.dbt import LOAD_IF_MISSING
 from orchestration.resources import WarehouseResource
 from orchestration.warehouse.build import BuildError, refresh_reference
 
@@ -21,8 +22,7 @@ BUDGETS_REFRESH_CRON = "*/10 * * * *"
     key="budgets_reference",
     group_name="ingestion",
     kinds={"parquet"},
-    automation_condition=dg.AutomationCondition.on_cron(BUDGETS_REFRESH_CRON)
-    | dg.AutomationCondition.missing().since_last_handled().with_label("missing"),
+    automation_condition=dg.AutomationCondition.on_cron(BUDGETS_REFRESH_CRON) | LOAD_IF_MISSING,
     description=(
         "The budgets file ($AGENTOPS_BUDGETS_FILE, else schemas/examples/budgets.csv), validated "
         "and written as $AGENTOPS_DATA_DIR/reference/budgets.parquet: dbt's `reference.budgets` "
