@@ -33,7 +33,7 @@ import threading
 import time
 import zlib
 from collections import Counter
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
@@ -121,6 +121,7 @@ class ServerSettings:
     header_timeout: float = 10.0  # seconds for a new connection to send its request headers
     max_per_client: int = 16  # requests in flight per token (per address without one)
     max_connections: int = 1024  # open connections in all; uvicorn answers 503 past it
+    otlp_keep_other_spans: bool = False  # non-GenAI spans of /v1/traces as steps, not dropped
 
     def __post_init__(self) -> None:
         # orjson serialises at most 254 levels; the contract's parse needs to stay below that.
@@ -632,6 +633,8 @@ class Ingestor:
         self._lock = threading.Lock()
         self._pruned_at = time.monotonic()
         self._leftovers: list[Path] | None = None
+        # More counters for /metrics, from other front doors (ingestion.otlp.route).
+        self.counter_sources: list[Callable[[], dict[str, tuple[str, float]]]] = []
 
     # -- lifecycle ---------------------------------------------------------------------------
 
@@ -835,12 +838,26 @@ class Ingestor:
         self._ids = {k: d for k, d in self._ids.items() if d >= cutoff}
         self._pruned_at = time.monotonic()
 
-    def _write_quarantine(self, recs: list[tuple[int, bytes, Rejection]]) -> None:
+    def store_and_quarantine(
+        self, valid: list[Item], rejected: list[tuple[int, bytes, Rejection]], source: str
+    ) -> tuple[int, int]:
+        """For other front doors (OTLP): quarantine what they refused, then store the valid
+        events like `ingest` does; returns (accepted, duplicates)."""
+        if rejected:
+            self._write_quarantine(rejected, source)
+            with self.metrics.lock:
+                for _, _, rej in rejected:
+                    self.metrics.rejected[rej.reason_code] += 1
+        return self._store(valid)
+
+    def _write_quarantine(
+        self, recs: list[tuple[int, bytes, Rejection]], source: str = "http"
+    ) -> None:
         """Quarantine rejected input; a full disk is a 503 (nothing of the batch stored)."""
         from ingestion.quarantine import write_quarantine
 
         try:
-            write_quarantine(recs, "http", self.settings.data_dir, redactor=self.redactor)
+            write_quarantine(recs, source, self.settings.data_dir, redactor=self.redactor)
         except OSError as exc:
             log.error("quarantine write failed: %s", exc)
             raise ApiError(
@@ -926,6 +943,8 @@ class Ingestor:
             "agentops_wal_flushes_total": ("Successful flushes.", st.flushes),
             "agentops_wal_flush_failures_total": ("Failed flushes (retried).", st.failures),
         }
+        for source in self.counter_sources:
+            counters.update(source())
         return self.metrics.render(gauges, counters)
 
 
@@ -1047,6 +1066,19 @@ def create_app(settings: ServerSettings) -> FastAPI:
         partial: bool = Query(False, description="store the valid events of a mixed batch"),
     ) -> Response:
         """Validate a batch and store it durably (fsynced) before answering."""
+        content_type = request.headers.get("content-type")
+
+        def handle(body: bytes, tenant: str | None) -> Response:
+            status, answer = ingestor.ingest(body, content_type, tenant, partial)
+            return _json(answer, status)
+
+        return await receive(request, handle)
+
+    async def receive(
+        request: Request, handle: Callable[[bytes, str | None], Response]
+    ) -> Response:
+        """What every ingest route shares: the token, capacity, per-client and body limits,
+        gzip; then `handle(body, tenant)` in a worker thread."""
         tenant = ingestor.authenticate(request.headers.get("authorization"))
         ingestor.check_capacity()
         client = (
@@ -1060,7 +1092,7 @@ def create_app(settings: ServerSettings) -> FastAPI:
                 body = await within(
                     settings.body_timeout, _read_body(request, settings.max_body_bytes)
                 )
-                return await judge(request, body, tenant, partial)
+                return await judge(request, body, tenant, handle)
         except TooManyInFlight:
             raise ApiError(
                 429,
@@ -1077,7 +1109,9 @@ def create_app(settings: ServerSettings) -> FastAPI:
                 headers={"Connection": "close"},
             ) from None
 
-    async def judge(request: Request, body: bytes, tenant: str | None, partial: bool) -> Response:
+    async def judge(
+        request: Request, body: bytes, tenant: str | None, handle: Callable[..., Response]
+    ) -> Response:
         async with slots:
             encoding = request.headers.get("content-encoding")
             if encoding and encoding.strip().lower() not in ("identity", ""):
@@ -1090,10 +1124,11 @@ def create_app(settings: ServerSettings) -> FastAPI:
                     "body_too_large",
                     f"the body exceeds {settings.max_decompressed_bytes} bytes",
                 )
-            status, answer = await run_in_threadpool(
-                ingestor.ingest, body, request.headers.get("content-type"), tenant, partial
-            )
-        return _json(answer, status)
+            return await run_in_threadpool(handle, body, tenant)
+
+    from ingestion.otlp.route import add_traces_route
+
+    add_traces_route(app, ingestor, receive)
 
     @app.get("/v1/budgets/check", tags=["budgets"], summary="Is an agent within its budgets?")
     async def budgets_check(
@@ -1155,7 +1190,7 @@ def create_app(settings: ServerSettings) -> FastAPI:
 class _Observe:
     """ASGI middleware: request count and latency per route and status, for /metrics."""
 
-    ROUTES = frozenset({"/v1/events", "/v1/budgets/check", "/healthz", "/metrics"})
+    ROUTES = frozenset({"/v1/events", "/v1/traces", "/v1/budgets/check", "/healthz", "/metrics"})
 
     def __init__(self, app: Any, metrics: Metrics):
         self.app = app
@@ -1286,6 +1321,7 @@ def _settings_from_args(args: argparse.Namespace, base: Path) -> ServerSettings:
         header_timeout=args.header_timeout,
         max_per_client=args.max_per_client,
         max_connections=args.max_connections,
+        otlp_keep_other_spans=args.otlp_keep_other_spans,
     )
 
 
@@ -1447,4 +1483,7 @@ def register(sub: Any) -> None:
         default=d.dedupe_window_days,
         help="re-posts of events this recent count as duplicates (default: %(default)s)",
     )
+    from ingestion.otlp.route import add_arguments
+
+    add_arguments(p)
     p.set_defaults(func=_cmd_serve)
