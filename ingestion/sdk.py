@@ -393,25 +393,17 @@ class Agent:
         finally:
             usage = {k: v for k, v in run._usage.items() if v or k in _USAGE_KEYS[:2]}
             ended = {"started_at": started_at, "ended_at": _now()}
-            if failure is None:
-                run._event(
-                    "run.completed",
-                    "run-end",
-                    run.span_id,
-                    parent,
-                    run_extra={**ended, "status": "succeeded"},
-                    resource_usage=usage,
-                )
-            else:
-                run._event(
-                    "run.failed",
-                    "run-end",
-                    run.span_id,
-                    parent,
-                    run_extra={**ended, "status": "failed"},
-                    resource_usage=usage,
-                    error=_error(failure),
-                )
+            status = "succeeded" if failure is None else "failed"
+            extra = {} if failure is None else {"error": _error(failure)}
+            run._event(
+                "run.completed" if failure is None else "run.failed",
+                "run-end",
+                run.span_id,
+                parent,
+                run_extra={**ended, "status": status},
+                resource_usage=usage,
+                **extra,
+            )
 
     def check_budget(self) -> dict[str, Any]:
         """Raise BudgetExceeded if a `block` budget covering this agent is over its limit.
