@@ -89,6 +89,12 @@ def start_services(token: str | None) -> None:
             "post an event:  curl -H 'Authorization: Bearer <token>' "
             "-H 'Content-Type: application/json' --data @event.json http://127.0.0.1:8000/v1/events"
         )
+    print(
+        "OpenTelemetry exporters (README, 'Send events from your agent'):\n"
+        "  export OTEL_EXPORTER_OTLP_ENDPOINT=http://127.0.0.1:8000\n"
+        "  export OTEL_EXPORTER_OTLP_PROTOCOL=http/protobuf\n"
+        f"  export OTEL_EXPORTER_OTLP_HEADERS='Authorization=Bearer%20{token or '<token>'}'"
+    )
     print("\nCtrl-C stops everything.", flush=True)
     try:
         while all(p.poll() is None for p in procs):

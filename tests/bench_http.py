@@ -6,7 +6,9 @@ on a shared machine:
 - file loader: `load_paths` on one JSONL file of the events (validate, redact, Parquet);
 - HTTP loader: a real `agentops-wh serve` (child process) taking NDJSON batches of 500 from
   concurrent client threads. "accepted" is the rate of 202s (each one after an fsync of the
-  write-ahead log); "in the lake" also waits for the flusher to turn the log into Parquet.
+  write-ahead log); "in the lake" also waits for the flusher to turn the log into Parquet;
+- OTLP: the same server taking as many GenAI `chat` spans as events, as OTLP protobuf exports
+  of 512 spans (the SDK batch processor's default) on `POST /v1/traces`.
 
     python -m tests.bench_http 100000
 """
@@ -86,8 +88,59 @@ def bench_file_loader(lines: list[bytes], tmp: Path) -> dict:
     return {"events": summary.accepted, "seconds": seconds, "events_per_s": len(lines) / seconds}
 
 
-def bench_server(lines: list[bytes], tmp: Path, clients: int) -> dict:
-    base = tmp / "http-data"
+def otlp_bodies(n_spans: int, per_export: int = 512) -> list[bytes]:
+    """Protobuf exports of `n_spans` chat spans (each a model call of its trace's run)."""
+    from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import (
+        ExportTraceServiceRequest,
+    )
+    from opentelemetry.proto.common.v1.common_pb2 import KeyValue
+
+    def attr(key: str, value: str | int) -> KeyValue:
+        kv = KeyValue(key=key)
+        if isinstance(value, int):
+            kv.value.int_value = value
+        else:
+            kv.value.string_value = value
+        return kv
+
+    end = int(time.time() * 1e9) - 60 * 10**9
+    bodies = []
+    for first in range(0, n_spans, per_export):
+        request = ExportTraceServiceRequest()
+        rs = request.resource_spans.add()
+        rs.resource.attributes.append(attr("service.name", "bench-agent"))
+        ss = rs.scope_spans.add()
+        for i in range(first, min(first + per_export, n_spans)):
+            sp = ss.spans.add()
+            sp.trace_id = (i // 8 + 1).to_bytes(16, "big")
+            sp.span_id = (i + 1).to_bytes(8, "big")
+            sp.parent_span_id = (10**9 + i // 8).to_bytes(8, "big")
+            sp.name = "chat gpt-4o"
+            sp.start_time_unix_nano = end - 900_000_000
+            sp.end_time_unix_nano = end
+            sp.attributes.extend(
+                [
+                    attr("gen_ai.operation.name", "chat"),
+                    attr("gen_ai.provider.name", "openai"),
+                    attr("gen_ai.request.model", "gpt-4o"),
+                    attr("gen_ai.usage.input_tokens", 1000 + i % 500),
+                    attr("gen_ai.usage.output_tokens", 100 + i % 50),
+                    attr("gen_ai.usage.cache_read.input_tokens", i % 100),
+                ]
+            )
+        bodies.append(request.SerializeToString())
+    return bodies
+
+
+def bench_server(
+    lines: list[bytes],
+    tmp: Path,
+    clients: int,
+    otlp: list[bytes] | None = None,
+    expected: int | None = None,
+) -> dict:
+    """`lines` as NDJSON on /v1/events, or the `otlp` protobuf exports on /v1/traces."""
+    base = tmp / ("otlp-data" if otlp else "http-data")
     env = {**os.environ, "AGENTOPS_DATA_DIR": str(base)}
     cli = [sys.executable, "-m", "orchestration.cli"]
     out = subprocess.run(
@@ -114,13 +167,24 @@ def bench_server(lines: list[bytes], tmp: Path, clients: int) -> dict:
         _wait_healthy(url, server)
         bodies: queue.Queue[bytes] = queue.Queue()
         for i in range(0, len(lines), BATCH):
-            bodies.put(b"\n".join(lines[i : i + BATCH]) + b"\n")
+            if otlp is None:
+                bodies.put(b"\n".join(lines[i : i + BATCH]) + b"\n")
+        for body in otlp or []:
+            bodies.put(body)
+        route, ctype = (
+            ("/v1/traces", "application/x-protobuf")
+            if otlp
+            else (
+                "/v1/events",
+                "application/x-ndjson",
+            )
+        )
         latencies: list[float] = []
         statuses: list[int] = []
         lock = threading.Lock()
 
         def client() -> None:
-            headers = {"Authorization": f"Bearer {token}", "Content-Type": "application/x-ndjson"}
+            headers = {"Authorization": f"Bearer {token}", "Content-Type": ctype}
             with httpx.Client(base_url=url, headers=headers, timeout=120) as http:
                 while True:
                     try:
@@ -129,7 +193,7 @@ def bench_server(lines: list[bytes], tmp: Path, clients: int) -> dict:
                         return
                     while True:
                         t0 = time.perf_counter()
-                        resp = http.post("/v1/events", content=body)
+                        resp = http.post(route, content=body)
                         elapsed = time.perf_counter() - t0
                         if resp.status_code == 503:  # backpressure: wait as told
                             time.sleep(float(resp.headers.get("Retry-After", "1")))
@@ -159,18 +223,19 @@ def bench_server(lines: list[bytes], tmp: Path, clients: int) -> dict:
         except subprocess.TimeoutExpired:
             os.killpg(server.pid, signal.SIGKILL)
         log.close()
-    bad = [s for s in statuses if s != 202]
+    bad = [s for s in statuses if s != (200 if otlp else 202)]
     if bad:
         raise RuntimeError(f"{len(bad)} request(s) not accepted: {sorted(set(bad))}")
+    n = expected if expected is not None else len(lines)
     rows, distinct = _lake_count(base)
-    if (rows, distinct) != (len(lines), len(lines)):
-        raise RuntimeError(f"lake holds {rows} rows, {distinct} distinct, for {len(lines)} events")
+    if (rows, distinct) != (n, n):
+        raise RuntimeError(f"lake holds {rows} rows, {distinct} distinct, for {n} events")
     return {
-        "events": len(lines),
+        "events": n,
         "accepted_s": accepted_s,
-        "accepted_per_s": len(lines) / accepted_s,
+        "accepted_per_s": n / accepted_s,
         "in_lake_s": in_lake_s,
-        "in_lake_per_s": len(lines) / in_lake_s,
+        "in_lake_per_s": n / in_lake_s,
         "p50_ms": 1000 * _percentile(latencies, 0.50),
         "p99_ms": 1000 * _percentile(latencies, 0.99),
         "requests": len(latencies),
@@ -206,6 +271,7 @@ def bench_http(n_events: int, clients: int = 4) -> dict:
         tmp = Path(d)
         file_res = bench_file_loader(lines, tmp)
         http_res = bench_server(lines, tmp, clients)
+        otlp_res = bench_server(lines, tmp, clients, otlp_bodies(len(lines)), len(lines))
     ratio = http_res["accepted_per_s"] / file_res["events_per_s"]
     print(
         f"file loader (load_paths)     {file_res['events_per_s']:>10,.0f} events/s "
@@ -224,7 +290,17 @@ def bench_http(n_events: int, clients: int = 4) -> dict:
         f"request latency (batch of {BATCH})  p50 {http_res['p50_ms']:.0f} ms  "
         f"p99 {http_res['p99_ms']:.0f} ms"
     )
-    return {"file": file_res, "http": http_res, "ratio": ratio}
+    print(
+        f"OTLP spans accepted (200)    {otlp_res['accepted_per_s']:>10,.0f} spans/s "
+        f"({otlp_res['accepted_s']:.1f}s, {otlp_res['requests']} protobuf exports of 512 chat "
+        f"spans) = {otlp_res['accepted_per_s'] / http_res['accepted_per_s']:.2f}x /v1/events"
+    )
+    print(
+        f"OTLP in the lake (Parquet)   {otlp_res['in_lake_per_s']:>10,.0f} spans/s "
+        f"({otlp_res['in_lake_s']:.1f}s), export latency p50 {otlp_res['p50_ms']:.0f} ms  "
+        f"p99 {otlp_res['p99_ms']:.0f} ms"
+    )
+    return {"file": file_res, "http": http_res, "otlp": otlp_res, "ratio": ratio}
 
 
 if __name__ == "__main__":

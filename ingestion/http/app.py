@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import json
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from datetime import UTC, datetime
 from typing import Any
@@ -97,6 +97,19 @@ def create_app(settings: ServerSettings) -> FastAPI:
         partial: bool = Query(False, description="store the valid events of a mixed batch"),
     ) -> Response:
         """Validate a batch and store it durably (fsynced) before answering."""
+        content_type = request.headers.get("content-type")
+
+        def handle(body: bytes, tenant: str | None) -> Response:
+            status, answer = ingestor.ingest(body, content_type, tenant, partial)
+            return _json(answer, status)
+
+        return await receive(request, handle)
+
+    async def receive(
+        request: Request, handle: Callable[[bytes, str | None], Response]
+    ) -> Response:
+        """What every ingest route shares: the token, capacity, per-client and body limits,
+        gzip; then `handle(body, tenant)` in a worker thread."""
         tenant = ingestor.authenticate(request.headers.get("authorization"))
         ingestor.check_capacity()
         client = (
@@ -110,7 +123,7 @@ def create_app(settings: ServerSettings) -> FastAPI:
                 body = await within(
                     settings.body_timeout, _read_body(request, settings.max_body_bytes)
                 )
-                return await judge(request, body, tenant, partial)
+                return await judge(request, body, tenant, handle)
         except TooManyInFlight:
             raise ApiError(
                 429,
@@ -127,7 +140,9 @@ def create_app(settings: ServerSettings) -> FastAPI:
                 headers={"Connection": "close"},
             ) from None
 
-    async def judge(request: Request, body: bytes, tenant: str | None, partial: bool) -> Response:
+    async def judge(
+        request: Request, body: bytes, tenant: str | None, handle: Callable[..., Response]
+    ) -> Response:
         async with slots:
             encoding = request.headers.get("content-encoding")
             if encoding and encoding.strip().lower() not in ("identity", ""):
@@ -140,10 +155,11 @@ def create_app(settings: ServerSettings) -> FastAPI:
                     "body_too_large",
                     f"the body exceeds {settings.max_decompressed_bytes} bytes",
                 )
-            status, answer = await run_in_threadpool(
-                ingestor.ingest, body, request.headers.get("content-type"), tenant, partial
-            )
-        return _json(answer, status)
+            return await run_in_threadpool(handle, body, tenant)
+
+    from ingestion.otlp.route import add_traces_route
+
+    add_traces_route(app, ingestor, receive)
 
     @app.get("/v1/budgets/check", tags=["budgets"], summary="Is an agent within its budgets?")
     async def budgets_check(
@@ -205,7 +221,7 @@ def create_app(settings: ServerSettings) -> FastAPI:
 class _Observe:
     """ASGI middleware: request count and latency per route and status, for /metrics."""
 
-    ROUTES = frozenset({"/v1/events", "/v1/budgets/check", "/healthz", "/metrics"})
+    ROUTES = frozenset({"/v1/events", "/v1/traces", "/v1/budgets/check", "/healthz", "/metrics"})
 
     def __init__(self, app: Any, metrics: Metrics):
         self.app = app

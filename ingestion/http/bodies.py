@@ -77,6 +77,7 @@ class ServerSettings:
     header_timeout: float = 10.0  # seconds for a new connection to send its request headers
     max_per_client: int = 16  # requests in flight per token (per address without one)
     max_connections: int = 1024  # open connections in all; uvicorn answers 503 past it
+    otlp_keep_other_spans: bool = False  # non-GenAI spans of /v1/traces as steps, not dropped
 
     def __post_init__(self) -> None:
         # orjson serialises at most 254 levels; the contract's parse needs to stay below that.

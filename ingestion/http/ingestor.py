@@ -7,6 +7,7 @@ import logging
 import os
 import threading
 import time
+from collections.abc import Callable
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -59,6 +60,8 @@ class Ingestor:
         self._lock = threading.Lock()
         self._pruned_at = time.monotonic()
         self._leftovers: list[Path] | None = None
+        # More counters for /metrics, from other front doors (ingestion.otlp.route).
+        self.counter_sources: list[Callable[[], dict[str, tuple[str, float]]]] = []
 
     # -- lifecycle ---------------------------------------------------------------------------
 
@@ -262,12 +265,26 @@ class Ingestor:
         self._ids = {k: d for k, d in self._ids.items() if d >= cutoff}
         self._pruned_at = time.monotonic()
 
-    def _write_quarantine(self, recs: list[tuple[int, bytes, Rejection]]) -> None:
+    def store_and_quarantine(
+        self, valid: list[Item], rejected: list[tuple[int, bytes, Rejection]], source: str
+    ) -> tuple[int, int]:
+        """For other front doors (OTLP): quarantine what they refused, then store the valid
+        events like `ingest` does; returns (accepted, duplicates)."""
+        if rejected:
+            self._write_quarantine(rejected, source)
+            with self.metrics.lock:
+                for _, _, rej in rejected:
+                    self.metrics.rejected[rej.reason_code] += 1
+        return self._store(valid)
+
+    def _write_quarantine(
+        self, recs: list[tuple[int, bytes, Rejection]], source: str = "http"
+    ) -> None:
         """Quarantine rejected input; a full disk is a 503 (nothing of the batch stored)."""
         from ingestion.lake.quarantine import write_quarantine
 
         try:
-            write_quarantine(recs, "http", self.settings.data_dir, redactor=self.redactor)
+            write_quarantine(recs, source, self.settings.data_dir, redactor=self.redactor)
         except OSError as exc:
             log.error("quarantine write failed: %s", exc)
             raise ApiError(
@@ -353,6 +370,8 @@ class Ingestor:
             "agentops_wal_flushes_total": ("Successful flushes.", st.flushes),
             "agentops_wal_flush_failures_total": ("Failed flushes (retried).", st.failures),
         }
+        for source in self.counter_sources:
+            counters.update(source())
         return self.metrics.render(gauges, counters)
 
 

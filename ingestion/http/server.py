@@ -72,6 +72,7 @@ def _settings_from_args(args: argparse.Namespace, base: Path) -> ServerSettings:
         header_timeout=args.header_timeout,
         max_per_client=args.max_per_client,
         max_connections=args.max_connections,
+        otlp_keep_other_spans=args.otlp_keep_other_spans,
     )
 
 
@@ -233,4 +234,7 @@ def register(sub: Any) -> None:
         default=d.dedupe_window_days,
         help="re-posts of events this recent count as duplicates (default: %(default)s)",
     )
+    from ingestion.otlp.route import add_arguments
+
+    add_arguments(p)
     p.set_defaults(func=_cmd_serve)

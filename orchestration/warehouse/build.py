@@ -174,8 +174,9 @@ def forget_seeds(base: Path, args: list[str] | None = None) -> None:
 # step. The cost ledger is never rebuilt (`full_refresh=false`): it is carried over, and the
 # full refresh books only what it does not hold yet. History:
 #   (none)            keyed by event_id, model_call_id, run_id alone;
-#   "2-tenant-keys"   every producer id keyed by (tenant_id, id).
-BUILD_LAYOUT = "2-tenant-keys"
+#   "2-tenant-keys"   every producer id keyed by (tenant_id, id);
+#   "3-cache-share"   model calls carry is_cache_share_unknown (OpenTelemetry spans).
+BUILD_LAYOUT = "3-cache-share"
 
 
 def _layout_stamp(base: Path) -> Path:

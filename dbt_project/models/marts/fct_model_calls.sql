@@ -5,6 +5,18 @@
 {{- refuse_incremental_reprice(reprice_all) }}
 {#- Spark: every row of the incremental branch is new (a price book change is a full refresh
     there, see refuse_incremental_reprice), so appending gives the same rows. -#}
+{#- Runs whose OpenTelemetry agent span arrived since this model last wrote (after some of
+    their calls: exporters send children first): their calls are rewritten under that agent.
+    Looked up first and inlined, so the usual build, which has none, reads as before. -#}
+{%- set agent_resolved_runs = [] -%}
+{#- Not on Spark, whose incremental branch appends (rewritten calls would be doubled): there
+    a late agent span names the calls' agent at the next full refresh. -#}
+{%- if execute and is_incremental() and not reprice_all and target.type != 'spark' -%}
+    {%- set agent_resolved_runs = query_values(
+        "select " ~ tenant_key_string('run_id') ~ " from " ~ ref('int_trace_agents_resolved')
+        ~ " where agent_id is not null and built_at > " ~ last_built_at()
+    ) -%}
+{%- endif -%}
 {{
     config(
         materialized='incremental',
@@ -21,6 +33,9 @@ calls as (
     select * from {{ ref('stg_lake__model_calls') }}
     {% if is_incremental() and not reprice_all %}
     where built_at > {{ last_built_at() }}
+    {%- if agent_resolved_runs %}
+        or {{ tenant_key_string('run_id') }} in ({{ sql_string_list(agent_resolved_runs) }})
+    {%- endif %}
     {% endif %}
 
 ),
@@ -32,7 +47,16 @@ priced as (
     -- a new call was priced in the build that registered it or later, so after this model's
     -- last write: the rest of the table (millions of rows) is skipped by its zone maps
     where built_at > {{ last_built_at() }}
+    {%- if agent_resolved_runs %}
+        or {{ tenant_key_in('model_call_id', 'calls') }}
+    {%- endif %}
     {% endif %}
+
+),
+
+trace_agents as (
+
+    select tenant_id, run_id, agent_id from {{ ref('int_trace_agents_resolved') }}
 
 ),
 
@@ -52,7 +76,7 @@ final as (
         calls.tenant_id,
         calls.workspace_id,
         calls.project_id,
-        calls.agent_id,
+        coalesce(trace_agents.agent_id, calls.agent_id) as agent_id,
         calls.workflow_id,
         calls.trace_id,
         calls.span_id,
@@ -75,6 +99,7 @@ final as (
         calls.cache_write_tokens,
         calls.reasoning_tokens,
         calls.input_tokens + calls.output_tokens as total_tokens,
+        calls.is_cache_share_unknown,
         cast(priced.cost_usd as decimal(38, 24)) as cost_usd,
         coalesce(priced.price_status, 'unpriced') as price_status,
         coalesce(priced.price_book_version, price_book.price_book_version)
@@ -86,6 +111,8 @@ final as (
     from calls
     left join priced
         on {{ tenant_key_match('model_call_id', 'calls', 'priced') }}
+    left join trace_agents
+        on {{ tenant_key_match('run_id', 'calls', 'trace_agents') }}
     cross join price_book
 
 )

@@ -67,6 +67,14 @@ price_book as (
 
 ),
 
+-- Runs reported by OpenTelemetry spans: their agent is the trace's agent span, whichever
+-- request brought it (int_trace_agents_resolved).
+trace_agents as (
+
+    select * from {{ ref('int_trace_agents_resolved') }}
+
+),
+
 runs_from_events as (
 
     select
@@ -155,7 +163,7 @@ final as (
         r.tenant_id,
         r.workspace_id,
         r.project_id,
-        r.agent_id,
+        coalesce(trace_agents.agent_id, r.agent_id) as agent_id,
         r.workflow_id,
         r.trace_id,
         case
@@ -197,12 +205,13 @@ final as (
         r.error_code,
         r.error_message,
         r.error_type,
-        r.reported_input_tokens,
-        r.reported_output_tokens,
-        r.reported_cached_tokens,
-        r.reported_cache_write_tokens,
-        r.reported_reasoning_tokens,
-        r.reported_total_tokens,
+        -- NULL, not the contract's required zeros, when the span that ended the run had no usage
+        {%- for kind in ['input', 'output', 'cached', 'cache_write', 'reasoning', 'total'] %}
+        case
+            when not coalesce(trace_agents.is_rollup_unreported, false)
+                then r.reported_{{ kind }}_tokens
+        end as reported_{{ kind }}_tokens,
+        {%- endfor %}
         r.events,
         r.first_event_at,
         r.last_event_at,
@@ -212,6 +221,8 @@ final as (
     from runs_from_events as r
     left join runs_from_calls as c
         on {{ tenant_key_match('run_id', 'r', 'c') }}
+    left join trace_agents
+        on {{ tenant_key_match('run_id', 'r', 'trace_agents') }}
     cross join price_book
 
 )

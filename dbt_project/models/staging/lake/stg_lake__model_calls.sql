@@ -57,6 +57,10 @@ renamed as (
         error_type,
         error_message,
         cast(reported_cost_usd as decimal(38, 18)) as reported_cost_usd,
+        -- The producer reported no cache-read count (an OpenTelemetry span without
+        -- gen_ai.usage.cache_read.input_tokens): priced as if nothing was read from cache.
+        coalesce({{ json_string('attributes', 'cache_share_unknown') }} = 'true', false)
+            as is_cache_share_unknown,
         -- Not part of the pricing interface: when this build wrote the row (see
         -- macros/incremental.sql), then the tie-breakers of "first loaded wins".
         {{ build_stamp() }} as built_at,
