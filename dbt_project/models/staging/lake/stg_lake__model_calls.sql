@@ -102,7 +102,7 @@ first_loaded as (
         workspace_id, project_id, run_id, agent_id, workflow_id, trace_id, span_id,
         parent_span_id, step_id, provider, model, request_id, latency_ms, input_tokens,
         output_tokens, cached_tokens, cache_write_tokens, reasoning_tokens, error_code,
-        error_type, error_message, reported_cost_usd, built_at
+        error_type, error_message, reported_cost_usd, is_cache_share_unknown, built_at
     from renamed
     where not exists (
         select 1 from losing_events
