@@ -258,7 +258,11 @@ def test_a_refused_file_stops_the_build_and_keeps_the_last_reference(
     with pytest.raises(BuildError, match=r"line 2, limit_usd: '-5' is negative"):
         refresh_reference(base)
     assert path.read_bytes() == before
-    assert [p.name for p in path.parent.iterdir()] == ["budgets.parquet"]
+    assert sorted(p.name for p in path.parent.iterdir()) == [
+        "budgets.parquet",
+        "committed_loads.parquet",
+        "model_refs.parquet",
+    ], "no temporary file left"
 
 
 def test_sample_budgets_cover_scopes_the_demo_data_has() -> None:
