@@ -37,7 +37,7 @@ def test_the_three_ways_in_work_as_written(tmp_path: Path) -> None:
     env.pop("OTEL_SDK_DISABLED", None)
     [(_, exports), (_, otel), (_, sdk), (_, jsonl)] = examples()
     for name, value in re.findall(r"^export (\w+)=(\S+)", exports, re.M):
-        value = value.strip('"').replace("$AGENTOPS_TOKEN", token)
+        value = value.strip('"').replace("$AGENTOPS_TOKEN", token).replace("aow_...", token)
         env[name] = value.replace("127.0.0.1:8000", f"127.0.0.1:{server.port}")
     jsonl = jsonl.replace("/tmp/events.jsonl", str(tmp_path / "events.jsonl"))
     try:
