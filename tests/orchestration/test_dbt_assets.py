@@ -39,7 +39,9 @@ def test_seeds_load_into_a_new_build_database_then_models_build_on_them(
 
     # Then a subset of the models (what automation asks for after a seed changed).
     prices = dg.AssetKey(["intermediate", "int_prices_unioned"])
-    upstream = dg.AssetSelection.keys(prices).upstream() - dg.AssetSelection.assets(warehouse_seeds)
+    upstream = dg.AssetSelection.assets(prices).upstream() - dg.AssetSelection.assets(
+        warehouse_seeds
+    )
     subset = dg.materialize(
         [warehouse_seeds, warehouse_dbt_models],
         selection=upstream,
