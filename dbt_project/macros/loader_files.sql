@@ -168,3 +168,17 @@
     )
     {%- endif -%}
 {%- endmacro %}
+
+{#- Other adapters (Spark): the models that read these files are disabled there (their
+    configs say so); these only let the project parse. -#}
+{% macro default__read_load_commits(source_relation, load_ids) -%}
+    {{ exceptions.raise_compiler_error("lake.load_commits is read on DuckDB only") if execute }}
+{%- endmacro %}
+
+{% macro default__quarantine_file_names(loads_relation, exclude_relation=none) -%}
+    {{ return([]) }}
+{%- endmacro %}
+
+{% macro default__read_quarantine_lines(source_relation, file_names) -%}
+    {{ exceptions.raise_compiler_error("quarantine.lines is read on DuckDB only") if execute }}
+{%- endmacro %}

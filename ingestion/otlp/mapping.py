@@ -207,7 +207,7 @@ def _count(attrs: dict[str, Any], meaning: str) -> tuple[int | None, Rejection |
     name, value = lookup(attrs, meaning)
     if name is None:
         return None, None
-    if isinstance(value, str) and value.strip().isdigit():
+    if isinstance(value, str) and value.strip().isascii() and value.strip().isdigit():
         value = int(value.strip())
     if isinstance(value, bool) or not isinstance(value, int | float):
         msg = f"{name} is {value!r}; a token count is a whole number"

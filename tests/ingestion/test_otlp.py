@@ -223,6 +223,8 @@ def test_other_spans_are_dropped_or_kept_as_steps() -> None:
     [
         (chat(**{"gen_ai.usage.input_tokens": "lots"}), "wrong_type", "gen_ai.usage.input_tokens"),
         (chat(**{"gen_ai.usage.output_tokens": -3}), "out_of_range", "gen_ai.usage.output_tokens"),
+        # A Unicode digit is a str.isdigit() but not an integer (found by hypothesis).
+        (chat(**{"gen_ai.usage.output_tokens": "²"}), "wrong_type", "gen_ai.usage.output_tokens"),
         ({**chat(), "gen_ai.request.model": None}, "missing_field", "gen_ai.request.model"),
     ],
 )

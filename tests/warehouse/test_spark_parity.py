@@ -47,6 +47,14 @@ REQUIRE_ENV = "AGENTOPS_REQUIRE_SPARK"
 PINNED = {"budget_as_of": "2026-11-20T12:00:00Z"}
 STAMPS = {"built_at", "booked_at", "as_of"}
 SCHEMAS = ("marts", "data_quality")
+# The dashboard's marts whose models are not ported to Spark yet (disabled there): the DuckDB
+# warehouse has exactly these more, every other table is equal.
+NOT_ON_SPARK = {
+    "marts.agg_workflow_runs_hourly",
+    "marts.fct_loads",
+    "marts.fct_quarantined_lines",
+    "marts.fct_spans",
+}
 
 
 def _spark_or_skip() -> None:
@@ -165,8 +173,8 @@ def _differences(a: Path, b: Path) -> dict[str, object]:
         con.execute(f"attach '{b}' as b (read_only)")
         tables_a, tables_b = _tables(con, "a"), _tables(con, "b")
         diffs: dict[str, object] = {}
-        if set(tables_a) != set(tables_b):
-            diffs["tables"] = sorted(set(tables_a) ^ set(tables_b))
+        if set(tables_a) - set(tables_b) != NOT_ON_SPARK or set(tables_b) - set(tables_a):
+            diffs["tables"] = sorted((set(tables_a) ^ set(tables_b)) ^ NOT_ON_SPARK)
         for table in sorted(set(tables_a) & set(tables_b)):
             if tables_a[table] != tables_b[table]:
                 diffs[table] = ("columns", tables_a[table], tables_b[table])

@@ -1,3 +1,5 @@
+{#- Not built on Spark yet: its file-reading or DuckDB-only SQL has no spark__ version. -#}
+{{ config(enabled=target.type != 'spark') }}
 {#- One row per UTC hour of run start x tenant, workspace, project, agent, workflow: how the
     runs started in that hour ended (a workflow's health) and what they cost, including the
     spend that bought nothing (its economics): all of a failed or cancelled run's cost, and

@@ -33,7 +33,7 @@ resolved as (
     select
         tenant_id,
         run_id,
-        arg_min(agent_id, occurred_at)
+        min_by(agent_id, occurred_at)
             filter (where agent_source = 'agent_span' and event_type = 'run.started')
             as agent_id,
         coalesce(
