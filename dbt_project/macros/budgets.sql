@@ -42,7 +42,7 @@
 
 {#- Alert dedupe keys. Budget and alert ids are chosen by producers, and two tenants may use
     the same ones, so every key names the tenant: '<kind>:<tenant>:...', the tenant id with
-    '%' and ':' percent-encoded so that it ends at the first ':'. orchestration/alerts/rules.py
+    '%' and ':' percent-encoded so that it ends at the first ':'. orchestration/alerts/keys.py
     builds the same keys in Python (a test holds the two forms equal). -#}
 {% macro alert_key_tenant(tenant_id) -%}
     replace(replace({{ tenant_id }}, '%', '%25'), ':', '%3A')
