@@ -11,6 +11,7 @@ from typing import Any
 import dagster as dg
 from dagster_dbt import DagsterDbtTranslator, DbtCliResource, DbtProject, dbt_assets
 
+from ingestion.model_refs import ModelRefsError, write_model_refs_reference
 from ingestion.warehouse import (
     BuildError,
     forget_seeds,
@@ -78,6 +79,12 @@ def warehouse_dbt_models(
                 "`agentops-wh build`) to upgrade it"
             )
         engine = warehouse.engine_name()
+        # The loads dbt reads and their model references, taken now: lake_events may have
+        # committed loads since budgets_reference ran (they run side by side).
+        try:
+            write_model_refs_reference(base)
+        except ModelRefsError as exc:
+            raise dg.Failure(description=str(exc)) from exc
         # A switch of engine carries the cost ledger over first (orchestration/engine_switch.py).
         try:
             switched = engine_switch.prepare(base, engine, "subset" if context.is_subset else None)
