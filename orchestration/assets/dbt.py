@@ -17,16 +17,12 @@ from typing import Any
 import dagster as dg
 from dagster_dbt import DagsterDbtTranslator, DbtCliResource, DbtProject, dbt_assets
 
-<<<<<<< HEAD
+from ingestion.reference.model_refs import ModelRefsError, write_model_refs_reference
 from orchestration.project import dbt_project
 from orchestration.resources import WarehouseResource
 from orchestration.warehouse import engine_switch
 from orchestration.warehouse import spark as engine_spark
 from orchestration.warehouse.build import (
-=======
-from ingestion.reference.model_refs import ModelRefsError, write_model_refs_reference
-from orchestration.warehouse.build import (
->>>>>>> i18-spark
     BuildError,
     build_db_path,
     forget_seeds,
@@ -167,19 +163,14 @@ def warehouse_dbt_models(
                 "differently): materialize all warehouse assets once (or run "
                 "`agentops-wh build`) to upgrade it"
             )
-<<<<<<< HEAD
-        # A switch of engine carries the cost ledger over first
-        # (orchestration/warehouse/engine_switch.py).
-=======
-        engine = warehouse.engine_name()
         # The loads dbt reads and their model references, taken now: lake_events may have
         # committed loads since budgets_reference ran (they run side by side).
         try:
             write_model_refs_reference(base)
         except ModelRefsError as exc:
             raise dg.Failure(description=str(exc)) from exc
-        # A switch of engine carries the cost ledger over first (orchestration/warehouse/engine_switch.py).
->>>>>>> i18-spark
+        # A switch of engine carries the cost ledger over first
+        # (orchestration/warehouse/engine_switch.py).
         try:
             switched = engine_switch.prepare(base, engine, "subset" if context.is_subset else None)
         except BuildError as exc:
