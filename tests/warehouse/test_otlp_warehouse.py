@@ -263,8 +263,8 @@ def test_sdk_spans_become_a_run_with_priced_calls_a_tool_call_and_a_failure(wh) 
     assert runs == expected_runs
     tools = rows(
         wh,
-        "select tenant_id, tool_name, event_type from staging.stg_lake__tool_calls "
-        "where run_id = ? order by 1",
+        "select tenant_id, tool_name, event_type from staging.stg_lake__events "
+        "where run_id = ? and tool_name is not null order by 1",
         [TRACE],
     )
     assert tools == [("acme", "search", "tool_call.completed")] + [
