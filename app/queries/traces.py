@@ -83,7 +83,12 @@ def run_spans(wh: db.Warehouse, tenant_id: str, run_id: str) -> pd.DataFrame:
                 started_at as start_at, ended_at as end_at, is_failed, event_types,
                 step_id, step_type, call_id, tool_name, provider, model,
                 input_tokens, output_tokens, cached_tokens, cache_write_tokens,
-                reasoning_tokens, total_tokens, cost_usd, price_status,
+                reasoning_tokens, total_tokens, cost_usd,
+                -- Priced from the tokens the span carried, without their cache share.
+                case
+                    when is_cache_share_unknown then price_status || ', cache share unknown'
+                    else price_status
+                end as price_status,
                 error_code, error_message, policy_id, policy_decision as decision,
                 policy_reason, latency_ms
             from marts.fct_spans

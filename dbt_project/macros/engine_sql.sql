@@ -280,3 +280,29 @@
         ) }}
     {%- endif -%}
 {%- endmacro %}
+
+{#- The distinct values of a group as one text, sorted and joined by `separator`. -#}
+{% macro distinct_sorted_text(column, separator) -%}
+    {{ return(adapter.dispatch('distinct_sorted_text', 'agentops_warehouse')(column, separator)) }}
+{%- endmacro %}
+
+{% macro duckdb__distinct_sorted_text(column, separator) -%}
+    string_agg(distinct {{ column }}, '{{ separator }}' order by {{ column }})
+{%- endmacro %}
+
+{% macro spark__distinct_sorted_text(column, separator) -%}
+    nullif(array_join(array_sort(collect_set({{ column }})), '{{ separator }}'), '')
+{%- endmacro %}
+
+{#- An instant `ms` milliseconds (a number, fractions to the microsecond) before `ts`. -#}
+{% macro minus_ms(ts, ms) -%}
+    {{ return(adapter.dispatch('minus_ms', 'agentops_warehouse')(ts, ms)) }}
+{%- endmacro %}
+
+{% macro duckdb__minus_ms(ts, ms) -%}
+    {{ ts }} - to_microseconds(cast({{ ms }} * 1000 as bigint))
+{%- endmacro %}
+
+{% macro spark__minus_ms(ts, ms) -%}
+    timestamp_micros(unix_micros({{ ts }}) - cast({{ ms }} * 1000 as bigint))
+{%- endmacro %}

@@ -18,87 +18,47 @@
 
 {#- The commit records of `load_ids`: load_id, the loader's counts (NULL where an older
     record lacks one), seconds, and load_started_at, the UTC time the load id starts with
-    (`L<%Y%m%dT%H%M%S%f>_<random>`, ingestion/files/loader.py's new_load_id). -#}
+    (`L<%Y%m%dT%H%M%S%f>_<random>`, ingestion/files/loader.py's new_load_id). The build lists
+    the committed loads with their records before dbt starts
+    (`reference/committed_loads.parquet`, ingestion/reference/model_refs.py), so every engine
+    reads the same Parquet file; `source_relation` is the dbt source that documents it. -#}
 {% macro read_load_commits(source_relation, load_ids) -%}
-    {{ return(adapter.dispatch('read_load_commits', 'agentops_warehouse')(
-        source_relation, load_ids
-    )) }}
-{%- endmacro %}
-
-{% macro duckdb__read_load_commits(source_relation, load_ids) -%}
-    {%- set counts = [
-        'files_seen', 'files_loaded', 'files_skipped', 'accepted', 'quarantined',
-        'duplicates', 'conflicting_duplicates', 'conflicting_model_calls',
-        'conflicting_run_completions', 'blank_lines', 'incomplete_lines', 'lake_files',
-    ] -%}
-    {%- if load_ids | length == 0 -%}
-    (
-        select
-            cast(null as varchar) as load_id,
-            {%- for c in counts %}
-            cast(null as bigint) as {{ c }},
-            {%- endfor %}
-            cast(null as double) as seconds,
-            cast(null as timestamptz) as load_started_at
-        where false
-    )
-    {%- else -%}
     (
         select
             load_id,
-            {%- for c in counts %}
-            {{ c }},
-            {%- endfor %}
-            seconds,
-            timezone('UTC', try_strptime(substr(load_id, 2, 21), '%Y%m%dT%H%M%S%f'))
-                as load_started_at
-        from read_json(
-            [
-                {%- for load_id in load_ids -%}
-                '{{ lake_dir() }}/_loads/{{ load_id | replace("'", "''") }}.json'
-                {{- ", " if not loop.last }}
-                {%- endfor -%}
-            ],
-            format = 'auto',
-            columns = {
-                load_id: 'VARCHAR',
-                {%- for c in counts %}
-                {{ c }}: 'BIGINT',
-                {%- endfor %}
-                seconds: 'DOUBLE'
-            }
-        )
+            files_seen, files_loaded, files_skipped, accepted, quarantined, duplicates,
+            conflicting_duplicates, conflicting_model_calls, conflicting_run_completions,
+            blank_lines, incomplete_lines, lake_files, seconds, load_started_at
+        from {{ parquet_relation(data_dir() ~ '/reference/committed_loads.parquet') }}
+        {%- if load_ids | length == 0 %}
+        where false
+        {%- else %}
+        where load_id in ({{ sql_string_list(load_ids) }})
+        {%- endif %}
     )
-    {%- endif -%}
 {%- endmacro %}
 
-{#- The names of the quarantine files a build may read: complete (not a temporary '.' file)
-    and, for a file load's, of a load the registry `loads_relation` (stg_lake__loads) holds,
-    so that lines of a load that never committed (its files are removed by the next load's
-    recovery) or that commits during the build wait for a build that registers it. Without
-    `exclude_relation`, every such file; with it, those not in its `quarantine_file` yet. -#}
+{#- The names of the quarantine files a build may read: complete ones, as the build listed
+    them before dbt started (`reference/quarantine_files.parquet`), and, for a file load's, of
+    a load the registry `loads_relation` (stg_lake__loads) holds, so that lines of a load that
+    never committed (its files are removed by the next load's recovery) or that commits
+    during the build wait for a build that registers it. Without `exclude_relation`, every
+    such file; with it, those not in its `quarantine_file` yet. -#}
 {% macro quarantine_file_names(loads_relation, exclude_relation=none) -%}
-    {{ return(adapter.dispatch('quarantine_file_names', 'agentops_warehouse')(
-        loads_relation, exclude_relation
-    )) }}
-{%- endmacro %}
-
-{% macro duckdb__quarantine_file_names(loads_relation, exclude_relation=none) -%}
-    {%- if not lake_has_files(quarantine_dir() ~ '/*.jsonl') -%}
+    {%- if not execute -%}
         {{ return([]) }}
     {%- endif -%}
     {%- set names -%}
-        select parse_filename(file) as quarantine_file
-        from glob('{{ quarantine_dir() }}/*.jsonl')
-        where not starts_with(parse_filename(file), '.')
-            and (
-                not starts_with(parse_filename(file), 'L')
-                or parse_filename(file, true) in (select load_id from {{ loads_relation }})
+        select quarantine_file
+        from {{ parquet_relation(data_dir() ~ '/reference/quarantine_files.parquet') }}
+        where (
+                quarantine_file not like 'L%'
+                or replace(quarantine_file, '.jsonl', '') in (
+                    select load_id from {{ loads_relation }}
+                )
             )
         {%- if exclude_relation is not none %}
-            and parse_filename(file) not in (
-                select quarantine_file from {{ exclude_relation }}
-            )
+            and quarantine_file not in (select quarantine_file from {{ exclude_relation }})
         {%- endif %}
         order by 1
     {%- endset -%}
@@ -114,24 +74,28 @@
     )) }}
 {%- endmacro %}
 
+{#- Zero quarantined lines, with the columns and types of a read. -#}
+{% macro quarantine_lines_empty() -%}
+    {%- set s = dbt.type_string() -%}
+    select
+        cast(null as {{ s }}) as quarantine_file,
+        cast(null as {{ s }}) as source,
+        cast(null as bigint) as line_no,
+        cast(null as {{ s }}) as reason_code,
+        cast(null as {{ s }}) as errors,
+        cast(null as bigint) as error_count,
+        cast(null as {{ s }}) as first_error_path,
+        cast(null as {{ s }}) as first_error_message,
+        cast(null as {{ s }}) as event_id,
+        cast(null as {{ s }}) as raw,
+        cast(null as {{ s }}) as raw_b64,
+        cast(null as {{ type_timestamptz() }}) as quarantined_at
+    where false
+{%- endmacro %}
+
 {% macro duckdb__read_quarantine_lines(source_relation, file_names) -%}
     {%- if file_names | length == 0 -%}
-    (
-        select
-            cast(null as varchar) as quarantine_file,
-            cast(null as varchar) as source,
-            cast(null as bigint) as line_no,
-            cast(null as varchar) as reason_code,
-            cast(null as varchar) as errors,
-            cast(null as bigint) as error_count,
-            cast(null as varchar) as first_error_path,
-            cast(null as varchar) as first_error_message,
-            cast(null as varchar) as event_id,
-            cast(null as varchar) as raw,
-            cast(null as varchar) as raw_b64,
-            cast(null as timestamptz) as quarantined_at
-        where false
-    )
+    ({{ quarantine_lines_empty() }})
     {%- else -%}
     (
         select
@@ -169,16 +133,44 @@
     {%- endif -%}
 {%- endmacro %}
 
-{#- Other adapters (Spark): the models that read these files are disabled there (their
-    configs say so); these only let the project parse. -#}
-{% macro default__read_load_commits(source_relation, load_ids) -%}
-    {{ exceptions.raise_compiler_error("lake.load_commits is read on DuckDB only") if execute }}
-{%- endmacro %}
-
-{% macro default__quarantine_file_names(loads_relation, exclude_relation=none) -%}
-    {{ return([]) }}
-{%- endmacro %}
-
-{% macro default__read_quarantine_lines(source_relation, file_names) -%}
-    {{ exceptions.raise_compiler_error("quarantine.lines is read on DuckDB only") if execute }}
+{#- Spark reads each line as text and parses it with the record's schema: its JSON reader
+    would infer a schema per set of files (a field that no line of those files has would be
+    missing). Hadoop's path glob names the files; past 200, the folder is read and filtered by
+    file name. `errors` (an array) is kept as its JSON text, as DuckDB's cast does. -#}
+{% macro spark__read_quarantine_lines(source_relation, file_names) -%}
+    {%- if file_names | length == 0 -%}
+    ({{ quarantine_lines_empty() }})
+    {%- else -%}
+    (
+        select
+            quarantine_file,
+            line.source,
+            line.line_no,
+            line.reason_code,
+            line.errors,
+            cast(json_array_length(line.errors) as bigint) as error_count,
+            get_json_object(line.errors, '$[0].path') as first_error_path,
+            get_json_object(line.errors, '$[0].message') as first_error_message,
+            line.event_id,
+            line.raw,
+            line.raw_b64,
+            try_cast(line.quarantined_at as timestamp) as quarantined_at
+        from (
+            select
+                regexp_extract(input_file_name(), '([^/]+)$', 1) as quarantine_file,
+                from_json(
+                    value,
+                    'source string, line_no bigint, reason_code string, errors string, event_id string, raw string, raw_b64 string, quarantined_at string'
+                ) as line
+            {% if file_names | length <= 200 -%}
+            from text.`{{ quarantine_dir() }}/{
+                {%- for name in file_names %}{{ name }}{{ "," if not loop.last }}{% endfor -%}
+            }`
+            {%- else -%}
+            from text.`{{ quarantine_dir() }}/*.jsonl`
+            {%- endif %}
+        )
+        where quarantine_file in ({{ sql_string_list(file_names) }})
+    )
+    {%- endif -%}
 {%- endmacro %}

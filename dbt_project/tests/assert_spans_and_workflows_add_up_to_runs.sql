@@ -1,4 +1,3 @@
-{{ config(enabled=target.type != 'spark') }}
 {#- The dashboard's marts account for every run and model call once: the spans of all runs
     hold every model call of fct_model_calls (tokens and cost included), and the workflow
     hours every run of fct_runs with its cost. Returns a row when they disagree. -#}

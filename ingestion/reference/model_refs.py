@@ -12,9 +12,13 @@ any engine (no dbt Python model, which dbt-spark runs only on Databricks):
   `price_model_id` (the provider that lists the model in genai-prices, openai for Azure's
   gpt-4o; NULL for a pair genai-prices does not know) and the `genai_prices_version` that
   resolved it;
-- `reference/committed_loads.parquet`: the loads that had a commit record when this ran
-  (`load_id`, `lake_files`). dbt reads exactly these loads, so every pair it prices was
-  resolved here; a load that commits later waits for the next build.
+- `reference/committed_loads.parquet`: the loads that had a commit record when this ran, one
+  row per load with its commit record (`lake_files`, the loader's counts, `seconds`) and
+  `load_started_at`, the UTC time its id starts with. dbt reads exactly these loads, so every
+  pair it prices was resolved here; a load that commits later waits for the next build;
+- `reference/quarantine_files.parquet`: the names of the complete quarantine files
+  (`quarantine/*.jsonl`, not a temporary `.` file) when this ran: Spark SQL cannot list
+  files, so both engines take the list from here.
 
 A resolution depends only on the pair and the genai-prices release, so a build scans only the
 files of loads it has not seen and asks genai-prices about new pairs only.
@@ -25,7 +29,9 @@ from __future__ import annotations
 import csv
 import json
 import os
+from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 import duckdb
 import genai_prices
@@ -46,7 +52,31 @@ REFS_SCHEMA = pa.schema(
         ("genai_prices_version", pa.string()),
     ]
 )
-LOADS_SCHEMA = pa.schema([("load_id", pa.string()), ("lake_files", pa.int64())])
+# The counts of a commit record (ingestion/files/loader.py's LoadSummary), NULL where an older
+# record lacks one.
+COMMIT_COUNTS = (
+    "files_seen",
+    "files_loaded",
+    "files_skipped",
+    "accepted",
+    "quarantined",
+    "duplicates",
+    "conflicting_duplicates",
+    "conflicting_model_calls",
+    "conflicting_run_completions",
+    "blank_lines",
+    "incomplete_lines",
+    "lake_files",
+)
+LOADS_SCHEMA = pa.schema(
+    [
+        ("load_id", pa.string()),
+        *((name, pa.int64()) for name in COMMIT_COUNTS),
+        ("seconds", pa.float64()),
+        ("load_started_at", pa.timestamp("us", tz="UTC")),
+    ]
+)
+QUARANTINE_FILES_SCHEMA = pa.schema([("quarantine_file", pa.string())])
 # Past this many new loads, one scan of the whole lake beats a glob per load.
 _GLOB_PER_LOAD_MAX = 200
 
@@ -102,17 +132,58 @@ def resolve_pairs(pairs: list[Pair]) -> dict[Pair, Ids]:
     return out
 
 
-def committed_loads(base: Path) -> dict[str, int]:
-    """load_id -> lake files, of every load with a commit record now."""
+def quarantine_files_path(base: Path) -> Path:
+    return base / "reference" / "quarantine_files.parquet"
+
+
+def load_started_at(load_id: str) -> datetime | None:
+    """The UTC time a load id starts with (`L<%Y%m%dT%H%M%S%f>_<random>`), else None."""
+    try:
+        return datetime.strptime(load_id[1:22], "%Y%m%dT%H%M%S%f").replace(tzinfo=UTC)
+    except ValueError:
+        return None
+
+
+def _number(value: object, kind: type) -> int | float | None:
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        return None
+    return kind(value)
+
+
+def committed_loads(base: Path) -> dict[str, dict[str, Any]]:
+    """load_id -> its commit record as a LOADS_SCHEMA row, of every load committed now.
+
+    A record that cannot be read counts its load's lake files from the folder (the load is
+    committed: its files are in place) and leaves the loader's other counts NULL.
+    """
     lake = Lake(base)
-    loads: dict[str, int] = {}
+    loads: dict[str, dict[str, Any]] = {}
     for load_id in sorted(lake.committed_load_ids()):
         try:
-            files = json.loads((lake.loads_dir / f"{load_id}.json").read_bytes())["lake_files"]
-        except (KeyError, ValueError, TypeError):
-            files = sum(1 for _ in lake.events_dir.glob(f"*/{load_id}-*.parquet"))
-        loads[load_id] = int(files)
+            record = json.loads((lake.loads_dir / f"{load_id}.json").read_bytes())
+        except (OSError, ValueError):
+            record = None
+        if not isinstance(record, dict):
+            record = {}
+        row: dict[str, Any] = {name: _number(record.get(name), int) for name in COMMIT_COUNTS}
+        if row["lake_files"] is None:
+            row["lake_files"] = sum(1 for _ in lake.events_dir.glob(f"*/{load_id}-*.parquet"))
+        row.update(
+            load_id=load_id,
+            seconds=_number(record.get("seconds"), float),
+            load_started_at=load_started_at(load_id),
+        )
+        loads[load_id] = row
     return loads
+
+
+def quarantine_files(base: Path) -> list[str]:
+    """Names of the complete quarantine files (a file is written under a '.' name, then
+    renamed, and never changes after)."""
+    folder = base / "quarantine"
+    if not folder.is_dir():
+        return []
+    return sorted(p.name for p in folder.glob("*.jsonl") if not p.name.startswith("."))
 
 
 def lake_pairs(base: Path, load_ids: list[str]) -> set[Pair]:
@@ -164,10 +235,10 @@ def _write(table: pa.Table, dest: Path) -> None:
 
 
 def write_model_refs_reference(base: Path) -> list[Path]:
-    """Resolve the pairs of loads not seen yet; write both reference files (atomically).
+    """Resolve the pairs of loads not seen yet; write the reference files (atomically).
 
     The loads are listed first and their files scanned after: a committed load's files are
-    complete, so every pair of a listed load is resolved. Returns the two paths.
+    complete, so every pair of a listed load is resolved. Returns the paths written.
     """
     check_seeds()
     version = genai_prices.__version__
@@ -176,7 +247,9 @@ def write_model_refs_reference(base: Path) -> list[Path]:
     seen: set[str] = set()
     if known and loads_path(base).exists():
         seen = set(pq.read_table(loads_path(base), columns=["load_id"])["load_id"].to_pylist())
-    new_loads = [load_id for load_id, files in loads.items() if files and load_id not in seen]
+    new_loads = [
+        load_id for load_id, row in loads.items() if row["lake_files"] and load_id not in seen
+    ]
     pairs = set(known) | lake_pairs(base, new_loads)
     ask = sorted(
         (pair for pair in pairs if pair not in known or known[pair][2] != version),
@@ -198,8 +271,9 @@ def write_model_refs_reference(base: Path) -> list[Path]:
         ),
         refs_path(base),
     )
+    _write(pa.Table.from_pylist(list(loads.values()), schema=LOADS_SCHEMA), loads_path(base))
     _write(
-        pa.table({"load_id": list(loads), "lake_files": list(loads.values())}, schema=LOADS_SCHEMA),
-        loads_path(base),
+        pa.table({"quarantine_file": quarantine_files(base)}, schema=QUARANTINE_FILES_SCHEMA),
+        quarantine_files_path(base),
     )
-    return [refs_path(base), loads_path(base)]
+    return [refs_path(base), loads_path(base), quarantine_files_path(base)]

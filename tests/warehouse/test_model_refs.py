@@ -9,6 +9,7 @@ resolved afresh. dbt refuses to price calls whose pair was never resolved.
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from pathlib import Path
 
 import duckdb
@@ -19,7 +20,13 @@ import pytest
 from genai_prices import data_snapshot
 
 from ingestion.files.loader import load_paths
-from ingestion.reference.model_refs import loads_path, refs_path, write_model_refs_reference
+from ingestion.reference.model_refs import (
+    COMMIT_COUNTS,
+    loads_path,
+    quarantine_files_path,
+    refs_path,
+    write_model_refs_reference,
+)
 from orchestration.warehouse import build as warehouse
 from tests.warehouse.fixtures import make_fixture
 from tests.warehouse.pricing_support import build_warehouse
@@ -85,7 +92,17 @@ def test_refs_are_genai_prices_resolution_and_reused_per_release(tmp_path: Path)
     )
     assert set(first) == pairs, "one row per distinct pair of the model-call events"
     loads = pq.read_table(loads_path(data_dir)).to_pylist()
-    assert loads == [{"load_id": summary.load_id, "lake_files": summary.lake_files}]
+    record = summary.as_dict()
+    started = datetime.strptime(summary.load_id[1:22], "%Y%m%dT%H%M%S%f").replace(tzinfo=UTC)
+    assert loads == [
+        {
+            "load_id": summary.load_id,
+            **{name: record[name] for name in COMMIT_COUNTS},
+            "seconds": record["seconds"],
+            "load_started_at": started,
+        }
+    ]
+    assert record["lake_files"] == summary.lake_files > 0
     version = genai_prices.__version__
     for (provider, model), (pid, mid, v) in first.items():
         assert v == version
@@ -110,6 +127,37 @@ def test_refs_are_genai_prices_resolution_and_reused_per_release(tmp_path: Path)
         p: r for p, r in first.items() if p != kept_pair
     }
     assert len(pq.read_table(loads_path(data_dir))) == 2
+
+
+def test_commit_records_and_complete_quarantine_files_are_listed(tmp_path: Path) -> None:
+    """What the dbt sources lake.load_commits and quarantine.lines read on every engine."""
+    data_dir = tmp_path / "data"
+    bad = tmp_path / "bad.jsonl"
+    bad.write_bytes(b'{"event_id": "x"}\nnot json\n')
+    first = load_paths([bad], data_dir, final=True)
+    assert (first.accepted, first.quarantined) == (0, 2)
+    (data_dir / "quarantine" / ".L-in-flight.jsonl.tmp").write_bytes(b"{}\n")
+    (data_dir / "quarantine" / ".L-in-flight.jsonl").write_bytes(b"{}\n")
+    # An older commit record without counts, and one that is not JSON.
+    loads_dir = data_dir / "lake" / "_loads"
+    (loads_dir / "L20261101T000000000001_aaaaaa.json").write_bytes(b"{}")
+    (loads_dir / "Lnot-a-time_bbbbbb.json").write_bytes(b"[1")
+    write_model_refs_reference(data_dir)
+
+    names = pq.read_table(quarantine_files_path(data_dir)).column("quarantine_file").to_pylist()
+    assert names == [f"{first.load_id}.jsonl"]
+    rows = {r["load_id"]: r for r in pq.read_table(loads_path(data_dir)).to_pylist()}
+    assert rows[first.load_id]["quarantined"] == 2
+    assert rows[first.load_id]["accepted"] == 0
+    old = rows["L20261101T000000000001_aaaaaa"]
+    assert old["load_started_at"] == datetime(2026, 11, 1, 0, 0, 0, 1, tzinfo=UTC)
+    assert (old["lake_files"], old["accepted"], old["seconds"]) == (0, None, None)
+    broken = rows["Lnot-a-time_bbbbbb"]
+    assert (broken["load_started_at"], broken["lake_files"], broken["quarantined"]) == (
+        None,
+        0,
+        None,
+    )
 
 
 def test_a_pair_never_resolved_fails_the_build(tmp_path: Path) -> None:

@@ -29,6 +29,7 @@ from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.id_generator import IdGenerator
 from opentelemetry.trace import Status, StatusCode
 
+from app.queries import connection, traces
 from ingestion.producers.client import AgentOpsClient
 from ingestion.producers.sdk import Agent, BudgetExceeded
 from orchestration.warehouse.build import build
@@ -322,3 +323,27 @@ def test_check_budget_raises_for_a_block_budget_over_its_limit(wh) -> None:
     with AgentOpsClient(url, wh["tokens"]["globex"], spool_path=spool) as client:
         # globex's own planner has no budget: acme's is none of its business
         Agent(client, "globex", "prod", "bot", agent_id="planner").check_budget()
+
+
+def test_the_traces_page_marks_a_call_priced_without_its_cache_share(wh, monkeypatch) -> None:
+    [(tenant, run_id)] = rows(
+        wh, "select tenant_id, run_id from marts.fct_model_calls where agent_id = 'lone-svc'"
+    )
+    marks = rows(
+        wh,
+        "select span_kind, price_status, is_cache_share_unknown from marts.fct_spans "
+        "where tenant_id = ? and run_id = ?",
+        [tenant, run_id],
+    )
+    assert marks == [("model_call", "priced", True)]
+    # The SDK's model call carried its cache reads: priced, nothing to mark.
+    sdk_marks = rows(
+        wh,
+        "select price_status, is_cache_share_unknown from marts.fct_spans "
+        "where tenant_id = 'acme' and run_id = ? and span_kind = 'model_call'",
+        [wh["sdk"]["trace_id"]],
+    )
+    assert sdk_marks == [("priced", False)]
+    monkeypatch.setenv("AGENTOPS_DATA_DIR", str(wh["data"]))
+    spans = traces.run_spans(connection.warehouse(), tenant, run_id)
+    assert spans.price_status.tolist() == ["priced, cache share unknown"]

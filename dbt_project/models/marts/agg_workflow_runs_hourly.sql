@@ -1,5 +1,3 @@
-{#- Not built on Spark yet: its file-reading or DuckDB-only SQL has no spark__ version. -#}
-{{ config(enabled=target.type != 'spark') }}
 {#- One row per UTC hour of run start x tenant, workspace, project, agent, workflow: how the
     runs started in that hour ended (a workflow's health) and what they cost, including the
     spend that bought nothing (its economics): all of a failed or cancelled run's cost, and
@@ -19,7 +17,7 @@ runs as (
         project_id,
         agent_id,
         workflow_id,
-        date_trunc('hour', timezone('UTC', started_at)) as started_hour,
+        {{ utc_hour('started_at') }} as hour_start,
         run_status,
         is_ended,
         failed_model_calls,
@@ -54,7 +52,7 @@ runs_costed as (
 rolled_up as (
 
     select
-        timezone('UTC', started_hour) as hour_start,
+        hour_start,
         tenant_id,
         workspace_id,
         project_id,
@@ -81,7 +79,7 @@ final as (
 
     select
         {{ surrogate_key([
-            'hour_start', 'tenant_id', 'workspace_id', 'project_id', 'agent_id', 'workflow_id',
+            utc_seconds_text('hour_start'), 'tenant_id', 'workspace_id', 'project_id', 'agent_id', 'workflow_id',
         ]) }} as workflow_bucket_id,
         hour_start,
         tenant_id,

@@ -1,5 +1,3 @@
-{#- Not built on Spark yet: its file-reading or DuckDB-only SQL has no spark__ version. -#}
-{{ config(enabled=target.type != 'spark') }}
 {#- One row per load the warehouse has registered: what the loader did with its lines (its
     commit record) beside what reached the lake (the registry). A table: one row per load,
     rebuilt from the two staging models without reading a file. -#}

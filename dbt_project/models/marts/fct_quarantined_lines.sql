@@ -1,5 +1,3 @@
-{#- Not built on Spark yet: its file-reading or DuckDB-only SQL has no spark__ version. -#}
-{{ config(enabled=target.type != 'spark') }}
 {#- One row per quarantined line, ready to list: the reason, the first error as one
     sentence and the beginning of the line. The full record stays in the quarantine file
     (and in stg_quarantine__lines). -#}

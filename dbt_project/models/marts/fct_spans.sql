@@ -1,5 +1,6 @@
 {#- One row per span of a run, keyed (tenant_id, run_id, span_id): the trace waterfall. A
-    span is what the events of one span_id report: its kind (the run, a step, a model call, a
+    span is what the events of one span_id report (where they disagree, the greatest value,
+    so every engine picks the same): its kind (the run, a step, a model call, a
     tool call, a policy check), when it started and ended, its model calls' tokens and cost,
     its latest error and policy decision.
 
@@ -8,18 +9,20 @@
 
     Incremental on fct_runs: every span of a run that fct_runs rewrote since this model last
     wrote (a run with a new event, or every run under a new price book) is recomputed from
-    all of that run's events, delete+insert on the run. -#}
+    all of that run's events, delete+insert on the run. On Spark a table rebuilt by every
+    build, as fct_runs is there (a plain Parquet table cannot delete a run's rows). -#}
 -- depends_on: {{ ref('fct_runs') }}
-{#- Not built on Spark yet: its file-reading or DuckDB-only SQL has no spark__ version. -#}
 {{
     config(
-        enabled=target.type != 'spark',
-        materialized='incremental',
+        materialized=by_engine(duckdb='incremental', spark='table'),
         incremental_strategy='delete+insert',
         unique_key=tenant_key_columns('run_id'),
         on_schema_change='fail',
     )
 }}
+
+{#- The latest event of a span first; ties (one instant) broken by event id on every engine. -#}
+{%- set latest = sort_key(['occurred_at', 'event_id']) %}
 
 with
 
@@ -67,8 +70,8 @@ spans as (
         tenant_id,
         run_id,
         span_id,
-        any_value(trace_id) as trace_id,
-        any_value(parent_span_id) as parent_span_id,
+        max(trace_id) as trace_id,
+        max(parent_span_id) as parent_span_id,
         case
             when bool_or(event_type like 'run.%') then 'run'
             when bool_or(event_type like 'step.%') then 'step'
@@ -81,22 +84,25 @@ spans as (
         max(occurred_at) as last_event_at,
         bool_or(is_failed) as is_failed,
         count(*) as events,
-        string_agg(distinct event_type, ', ' order by event_type) as event_types,
-        any_value(step_id) as step_id,
-        any_value(step_type) as step_type,
-        any_value(coalesce(model_call_id, tool_call_id)) as call_id,
-        any_value(tool_name) as tool_name,
+        {{ distinct_sorted_text('event_type', ', ') }} as event_types,
+        max(step_id) as step_id,
+        max(step_type) as step_type,
+        max(coalesce(model_call_id, tool_call_id)) as call_id,
+        max(tool_name) as tool_name,
         max(coalesce(step_latency_ms, tool_call_latency_ms)) as reported_latency_ms,
-        -- The latest failure of the span.
-        arg_max(error_code, occurred_at) filter (where is_failed) as error_code,
-        arg_max(error_message, occurred_at) filter (where is_failed) as error_message,
+        -- The latest failure of the span (a NULL is skipped, as DuckDB's max_by does and
+        -- Spark's does not).
+        max_by(error_code, {{ latest }}) filter (where is_failed and error_code is not null)
+            as error_code,
+        max_by(error_message, {{ latest }})
+            filter (where is_failed and error_message is not null) as error_message,
         -- The latest decision of the span.
-        arg_max(policy_id, occurred_at) filter (where event_type = 'policy.decision')
-            as policy_id,
-        arg_max(policy_decision, occurred_at) filter (where event_type = 'policy.decision')
-            as policy_decision,
-        arg_max(policy_reason, occurred_at) filter (where event_type = 'policy.decision')
-            as policy_reason,
+        max_by(policy_id, {{ latest }})
+            filter (where event_type = 'policy.decision' and policy_id is not null) as policy_id,
+        max_by(policy_decision, {{ latest }})
+            filter (where event_type = 'policy.decision' and policy_decision is not null) as policy_decision,
+        max_by(policy_reason, {{ latest }})
+            filter (where event_type = 'policy.decision' and policy_reason is not null) as policy_reason,
         max(loaded_at) as last_loaded_at
 
     from events
@@ -113,8 +119,8 @@ span_calls as (
         run_id,
         span_id,
         count(*) as model_calls,
-        arg_min(provider, occurred_at) as provider,
-        arg_min(model, occurred_at) as model,
+        min_by(provider, {{ sort_key(['occurred_at', 'model_call_id']) }}) as provider,
+        min_by(model, {{ sort_key(['occurred_at', 'model_call_id']) }}) as model,
         max(latency_ms) as latency_ms,
         cast(sum(input_tokens) as bigint) as input_tokens,
         cast(sum(output_tokens) as bigint) as output_tokens,
@@ -126,7 +132,8 @@ span_calls as (
         cast(sum(cost_usd) as decimal(38, 24)) as cost_usd,
         case
             when bool_or(price_status = 'unpriced') then 'unpriced' else 'priced'
-        end as price_status
+        end as price_status,
+        bool_or(is_cache_share_unknown) as is_cache_share_unknown
 
     from model_calls
     group by tenant_id, run_id, span_id
@@ -148,6 +155,7 @@ joined as (
         span_calls.total_tokens,
         span_calls.cost_usd,
         span_calls.price_status,
+        span_calls.is_cache_share_unknown,
         coalesce(span_calls.latency_ms, spans.reported_latency_ms) as latency_ms
 
     from spans
@@ -169,7 +177,7 @@ final as (
         span_kind,
         case
             when span_kind in ('model_call', 'tool_call') and latency_ms is not null
-                then last_event_at - to_microseconds(cast(latency_ms * 1000 as bigint))
+                then {{ minus_ms('last_event_at', 'latency_ms') }}
             else first_event_at
         end as started_at,
         last_event_at as ended_at,
@@ -192,6 +200,7 @@ final as (
         total_tokens,
         cost_usd,
         price_status,
+        is_cache_share_unknown,
         price_book.price_book_version,
         error_code,
         error_message,

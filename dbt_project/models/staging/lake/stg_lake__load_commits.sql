@@ -2,10 +2,8 @@
     own summary of the load. Incremental (a staging exception, like the registry): a commit
     record never changes, so each build reads only the records of the loads registered since
     this model last wrote, by name. -#}
-{#- Not built on Spark yet: its file-reading or DuckDB-only SQL has no spark__ version. -#}
 {{
     config(
-        enabled=target.type != 'spark',
         materialized='incremental',
         incremental_strategy='append',
         on_schema_change='append_new_columns',

@@ -2,10 +2,8 @@
     exception, like the lake's registry): a quarantine file never changes once it has its
     name, so each build reads only the files it has not read yet, and only those of loads
     the registry holds (macros/loader_files.sql). -#}
-{#- Not built on Spark yet: its file-reading or DuckDB-only SQL has no spark__ version. -#}
 {{
     config(
-        enabled=target.type != 'spark',
         materialized='incremental',
         incremental_strategy='append',
         on_schema_change='append_new_columns',
