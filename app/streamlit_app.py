@@ -1,4 +1,5 @@
-"""AgentOps Warehouse dashboard: `agentops-wh dashboard` (or `streamlit run app/streamlit_app.py`).
+"""AgentOps Warehouse dashboard: `agentops-wh dashboard` (or `streamlit run app/streamlit_app.py
+--server.address 127.0.0.1`).
 
 The entry point decides who is looking first (app/access.py: sign-in, the access file's grant,
 or local use), records the viewer's tenants for every query (app/queries/connection.py), then

@@ -242,6 +242,16 @@ def trace_links(rows: Any) -> list[str]:
     return [trace_link(t, r) for t, r in zip(rows.tenant_id, rows.run_id, strict=True)]
 
 
+def budget_link(tenant_id: str, budget_id: str | None) -> str | None:
+    """A relative link to the Budgets page on one budget. Budget ids are per tenant, so the
+    link names the tenant too, as the links in alert messages do."""
+    from urllib.parse import urlencode
+
+    if not budget_id:
+        return None
+    return "budgets?" + urlencode({"tenant": tenant_id, "budget_id": budget_id})
+
+
 def money_column(label: str, places: int = 4) -> Any:
     return st.column_config.NumberColumn(label, format=f"$%.{places}f")
 

@@ -91,7 +91,7 @@ class PageReport:
     exceptions: list[str]
     errors: list[str]
     text: str
-    screenshot: Path
+    screenshot: Path | None
     metrics: dict[str, str] = field(default_factory=dict)
     final_url: str = ""
 
@@ -131,7 +131,7 @@ class Tab:
         self.wait_for(f"!!({find})", timeout)
         self.eval(f"({find}).click()")
 
-    def report(self, screenshot: Path, timeout: float = 60) -> PageReport:
+    def report(self, screenshot: Path | None = None, timeout: float = 60) -> PageReport:
         return self.browser._report(self.ws, self.eval("location.href"), screenshot, timeout)
 
 
@@ -213,13 +213,14 @@ class Browser:
         with self._tab() as ws:
             self._call(ws, "Network.clearBrowserCookies")
 
-    def open(self, url: str, screenshot: Path, timeout: float = 60) -> PageReport:
+    def open(self, url: str, screenshot: Path | None = None, timeout: float = 60) -> PageReport:
         with self.tab() as tab:
             tab.goto(url)
             return tab.report(screenshot, timeout)
 
-    def _report(self, ws: Any, url: str, screenshot: Path, timeout: float) -> PageReport:
-        """Wait until the Streamlit page has settled, then read it and screenshot it."""
+    def _report(self, ws: Any, url: str, screenshot: Path | None, timeout: float) -> PageReport:
+        """Wait until the Streamlit page has settled, then read it (and screenshot it whole,
+        when `screenshot` names a file)."""
         deadline = time.monotonic() + timeout
         ready_since = None
         while time.monotonic() < deadline:
@@ -232,13 +233,14 @@ class Browser:
                 ready_since = None
             time.sleep(0.25)
         report = self._eval(ws, _REPORT_JS) or {}
-        height = int(min(max(report.get("height") or 1000, 800), 12000))
-        self._call(ws, "Emulation.setDeviceMetricsOverride", width=self.width,
-                   height=height, deviceScaleFactor=1, mobile=False)  # fmt: skip
-        time.sleep(1.0)  # let the charts re-lay out at the new height
-        shot = self._call(ws, "Page.captureScreenshot", format="png")
-        screenshot.parent.mkdir(parents=True, exist_ok=True)
-        screenshot.write_bytes(base64.b64decode(shot["data"]))
+        if screenshot is not None:
+            height = int(min(max(report.get("height") or 1000, 800), 12000))
+            self._call(ws, "Emulation.setDeviceMetricsOverride", width=self.width,
+                       height=height, deviceScaleFactor=1, mobile=False)  # fmt: skip
+            time.sleep(1.0)  # let the charts re-lay out at the new height
+            shot = self._call(ws, "Page.captureScreenshot", format="png")
+            screenshot.parent.mkdir(parents=True, exist_ok=True)
+            screenshot.write_bytes(base64.b64decode(shot["data"]))
         return PageReport(
             url=url,
             exceptions=list(report.get("exceptions") or []),
