@@ -74,6 +74,24 @@ def test_signed_out_visitors_see_the_sign_in_page_only(warehouse_dir: Path, sign
     at = signin(warehouse_dir, "overview", signed_in("ana@acme.example", age_s=3601))
     assert [t.value for t in at.subheader] == ["Sign in again"]
     shows_no_data(at)
+    # An identity without an issue time cannot be aged: signed in again too.
+    at = signin(warehouse_dir, "overview", {"is_logged_in": True, "email": "ana@acme.example"})
+    assert [t.value for t in at.subheader] == ["Sign in again"]
+    shows_no_data(at)
+
+
+def test_a_bad_access_file_shows_its_line_and_nothing_else(
+    warehouse_dir: Path, page, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    path = tmp_path / "access.yaml"
+    path.write_text("rules:\n  - email: ana@acme.example\n    tenants: [acme]\n    page: [cost]\n")
+    monkeypatch.setenv("AGENTOPS_ACCESS_FILE", str(path))
+    at = page(warehouse_dir, "overview", secrets=AUTH, user=signed_in("ana@acme.example"))
+    assert [e.value for e in at.error] == [
+        f"The dashboard cannot decide who may see what: {path}, line 4: unknown key `page` in "
+        "a rule; write one of email, group, pages, tenants"
+    ]
+    shows_no_data(at)
 
 
 def test_a_user_in_no_access_row_sees_no_access(warehouse_dir: Path, signin) -> None:
