@@ -10,7 +10,6 @@ than the loopback (unless started with `agentops-wh dashboard --insecure-allow-r
 
 from __future__ import annotations
 
-import html
 import json
 import os
 from datetime import UTC, datetime
@@ -24,6 +23,7 @@ from ingestion.access import EVERYTHING, AccessFileError, AccessPolicy, Grant
 INSECURE_REMOTE_ENV = "AGENTOPS_INSECURE_ALLOW_REMOTE"
 LOOPBACK = ("127.0.0.1", "localhost", "::1")
 _RETURN_KEY = "agentops-return-to"
+_EXPIRES_KEY = "_agentops_session_expires"  # epoch seconds; absent: local use
 
 # Before sign-in: remember the link this tab opened (a trace, an alert's budget), because
 # Streamlit returns to the app's home after the provider. sessionStorage is per tab and
@@ -99,8 +99,15 @@ def _signed_in_age(claims: dict) -> float | None:
     return datetime.now(UTC).timestamp() - float(issued)
 
 
+def session_over() -> bool:
+    """True once the signed-in session is older than the access file allows."""
+    expires = st.session_state.get(_EXPIRES_KEY)
+    return expires is not None and datetime.now(UTC).timestamp() > expires
+
+
 def local_mode() -> Grant:
     """No sign-in: every tenant, a banner that says so, and nothing on a shared address."""
+    st.session_state.pop(_EXPIRES_KEY, None)
     address = st.get_option("server.address")
     insecure = os.environ.get(INSECURE_REMOTE_ENV) == "1"
     if not is_loopback(address) and not insecure:
@@ -152,13 +159,16 @@ def viewer() -> Grant:
             f"Sessions last at most {_duration(max_age)}, and yours is older (or its identity "
             "has no issue time).",
         )
+    # A page left open refreshes its body in a fragment, without this check: it reruns the
+    # whole app once the session is over (ui.refreshing).
+    st.session_state[_EXPIRES_KEY] = float(claims["iat"]) + max_age.total_seconds()
     grant = policy.grant(claims)
     who = claims.get("email") or claims.get("name") or claims.get("sub") or "this account"
     if grant is None or grant.sees_nothing:
         st.title("AgentOps Warehouse")
         st.subheader("No access")
         st.write(
-            f"You are signed in as **{html.escape(str(who))}**, but the access file gives this "
+            f"You are signed in as `{who}`, but the access file gives this "
             "account no tenant. Ask whoever runs the dashboard to add a rule for your e-mail or "
             "one of your groups."
         )

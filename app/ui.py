@@ -13,6 +13,7 @@ from typing import Any
 import pandas as pd
 import streamlit as st
 
+from app import access
 from app.filters import FilterInputs, Filters, window
 from app.queries import connection as db
 from app.queries import headline
@@ -209,6 +210,8 @@ def refreshing(body: Callable[[], None]) -> Callable[[], None]:
     run_every = REFRESH_SECONDS if REFRESH_SECONDS > 0 else None
 
     def refresh() -> None:
+        if access.session_over():
+            st.rerun(scope="app")  # the entry script then asks to sign in again
         # On a full run the entry script's connection is reused; a refresh opens its own.
         with db.reading(db.warehouse()):
             body()
