@@ -18,10 +18,15 @@ from pathlib import Path
 import streamlit as st
 
 from ingestion import access
-from ingestion.access import EVERYTHING, AccessFileError, AccessPolicy, Grant
+from ingestion.access import (
+    EVERYTHING,
+    INSECURE_REMOTE_ENV,
+    AccessFileError,
+    AccessPolicy,
+    Grant,
+    is_loopback,
+)
 
-INSECURE_REMOTE_ENV = "AGENTOPS_INSECURE_ALLOW_REMOTE"
-LOOPBACK = ("127.0.0.1", "localhost", "::1")
 _RETURN_KEY = "agentops-return-to"
 _EXPIRES_KEY = "_agentops_session_expires"  # epoch seconds; absent: local use
 
@@ -46,10 +51,6 @@ def signin_configured() -> bool:
     """True when Streamlit's secrets have an `[auth]` section (sign-in is on)."""
     secrets = st.secrets
     return bool(secrets.load_if_toml_exists() and "auth" in secrets)
-
-
-def is_loopback(address: str | None) -> bool:
-    return bool(address) and (address in LOOPBACK or str(address).startswith("127."))
 
 
 def _policy() -> AccessPolicy:

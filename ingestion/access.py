@@ -23,6 +23,7 @@ and the CLI (orchestration/) checks it at start.
 
 from __future__ import annotations
 
+import ipaddress
 import os
 import re
 from collections.abc import Mapping
@@ -34,6 +35,8 @@ from typing import Any
 import yaml
 
 ACCESS_FILE_ENV = "AGENTOPS_ACCESS_FILE"
+# Set by `agentops-wh dashboard --insecure-allow-remote` for the app it starts.
+INSECURE_REMOTE_ENV = "AGENTOPS_INSECURE_ALLOW_REMOTE"
 ALL = "*"
 # The dashboard's pages by URL path; `pages:` names a subset.
 PAGES = ("overview", "failures", "traces", "cost", "budgets", "governance", "data-health")
@@ -254,6 +257,16 @@ def load(path: str | Path) -> AccessPolicy:
     except (OSError, UnicodeDecodeError) as exc:
         raise AccessFileError(f"the access file {path} could not be read: {exc}") from exc
     return parse(text, str(path))
+
+
+def is_loopback(address: str | None) -> bool:
+    """Whether a bind address is this machine only (what needs no sign-in)."""
+    if address == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(address or "").is_loopback
+    except ValueError:
+        return False  # a host name other than localhost, or nothing (every address)
 
 
 def access_file() -> Path | None:

@@ -24,9 +24,6 @@ from ingestion import access
 from ingestion.settings import PROJECT_ROOT
 
 APP = PROJECT_ROOT / "app" / "streamlit_app.py"
-LOOPBACK = ("127.0.0.1", "localhost", "::1")
-# Read by the app: started with --insecure-allow-remote (it then warns instead of refusing).
-INSECURE_REMOTE_ENV = "AGENTOPS_INSECURE_ALLOW_REMOTE"
 
 
 class DashboardConfigError(ValueError):
@@ -72,7 +69,7 @@ def check_access(address: str, allow_remote: bool, secrets: str | None = None) -
         except access.AccessFileError as exc:
             raise DashboardConfigError(str(exc)) from exc
         return True
-    if address not in LOOPBACK and not address.startswith("127.") and not allow_remote:
+    if not access.is_loopback(address) and not allow_remote:
         raise DashboardConfigError(
             f"refusing to listen on {address} without sign-in: anyone who reaches it would see "
             "every tenant. Configure sign-in ([auth] in .streamlit/secrets.toml and "
@@ -117,7 +114,8 @@ def run(args: argparse.Namespace) -> int:
         print(f"agentops-wh dashboard: {exc}", file=sys.stderr)
         return 2
     if args.insecure_allow_remote:
-        os.environ[INSECURE_REMOTE_ENV] = "1"
+        # Read by the app: it then warns instead of refusing to show anything.
+        os.environ[access.INSECURE_REMOTE_ENV] = "1"
     if args.secrets:
         extra = ["--secrets.files", str(Path(args.secrets).resolve()), *extra]
     cmd = streamlit_command(args.port, args.address, not args.browser, extra)

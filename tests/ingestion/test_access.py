@@ -6,7 +6,7 @@ from datetime import timedelta
 
 import pytest
 
-from ingestion.access import AccessFileError, Grant, load, parse
+from ingestion.access import AccessFileError, Grant, is_loopback, load, parse
 
 GOOD = """\
 groups_claim: roles
@@ -80,3 +80,8 @@ def test_a_bad_file_names_its_line_and_what_to_write(text: str, expected: str) -
 def test_a_missing_file_says_how_to_create_it(tmp_path) -> None:
     with pytest.raises(AccessFileError, match="does not exist; create it"):
         load(tmp_path / "nope.yaml")
+
+
+def test_only_this_machine_counts_as_local() -> None:
+    assert all(map(is_loopback, ["127.0.0.1", "127.0.1.1", "localhost", "::1"]))
+    assert not any(map(is_loopback, ["0.0.0.0", "", None, "10.0.0.5", "::", "127.example.com"]))
