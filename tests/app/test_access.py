@@ -151,7 +151,9 @@ def test_pages_the_access_file_does_not_grant_are_not_offered(warehouse_dir: Pat
     assert [t.value for t in at.title] == ["Cost"]
 
 
-def test_local_use_without_sign_in(warehouse_dir: Path, page) -> None:
+def test_local_use_without_sign_in(
+    warehouse_dir: Path, page, monkeypatch: pytest.MonkeyPatch
+) -> None:
     at = page(warehouse_dir, "overview")
     assert [i.value.split(":")[0] for i in at.info][:1] == ["**Local use"]
     assert "127.0.0.1 only" in at.info[0].value
@@ -166,3 +168,13 @@ def test_local_use_without_sign_in(warehouse_dir: Path, page) -> None:
     assert not at.exception
     assert len(at.error) == 1 and "listens on `0.0.0.0`, so it shows nothing" in at.error[0].value
     assert not at.metric and not at.dataframe and not at.sidebar.selectbox
+    # Started with --insecure-allow-remote: shown, under a warning that says to whom.
+    monkeypatch.setenv("AGENTOPS_INSECURE_ALLOW_REMOTE", "1")
+    st_config.set_option("server.address", "0.0.0.0")
+    try:
+        at = AppTest.from_file(str(APP), default_timeout=60).run()
+    finally:
+        st_config.set_option("server.address", "127.0.0.1")
+    assert [w.value.split(":**")[0] for w in at.warning] == ["**No sign-in"]
+    assert "anyone who can reach `0.0.0.0` sees every tenant" in at.warning[0].value
+    assert metric(at, "Runs")
