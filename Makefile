@@ -3,6 +3,8 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 export AGENTOPS_DATA_DIR ?= $(CURDIR)/data
+# Dagster's UI has no sign-in: loopback only unless you put a signing-in proxy in front.
+DAGSTER_HOST ?= 127.0.0.1
 
 .PHONY: install test lint fmt demo bench dagster dashboard clean
 
@@ -33,7 +35,7 @@ bench: $(STAMP)
 dagster: $(STAMP)
 	mkdir -p $(AGENTOPS_DATA_DIR)/dagster
 	PATH="$(CURDIR)/$(VENV)/bin:$$PATH" DAGSTER_HOME=$(AGENTOPS_DATA_DIR)/dagster \
-		$(VENV)/bin/dagster dev -m orchestration.definitions
+		$(VENV)/bin/dagster dev -m orchestration.definitions -h $(DAGSTER_HOST)
 
 dashboard: $(STAMP)
 	$(VENV)/bin/agentops-wh dashboard

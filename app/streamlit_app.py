@@ -1,14 +1,17 @@
-"""AgentOps Warehouse dashboard: `agentops-wh dashboard` (or `streamlit run app/streamlit_app.py`).
+"""AgentOps Warehouse dashboard: `agentops-wh dashboard` (or `streamlit run app/streamlit_app.py
+--server.address 127.0.0.1`).
 
-The entry point renders what every page shares (the sidebar filters, bound to the URL so a
-view is a link) and routes to the pages in app/app_pages/ with `st.navigation`.
+The entry point decides who is looking first (app/access.py: sign-in, the access file's grant,
+or local use), records the viewer's tenants for every query (app/queries/connection.py), then
+renders what every page shares (the sidebar filters, bound to the URL so a view is a link) and
+routes to the pages in app/app_pages/ the viewer may open, with `st.navigation`.
 """
 
 from __future__ import annotations
 
 import streamlit as st
 
-from app import filters, ui
+from app import access, filters, ui
 from app.queries import connection as db
 from app.queries import headline
 
@@ -40,7 +43,21 @@ PAGES = {
     ],
 }  # fmt: skip
 
-page = st.navigation(PAGES)
+grant = access.viewer()  # stops the run at the sign-in or no-access page
+db.set_viewer_tenants(grant.tenants)
+allowed = {
+    # The default page's url_path is "" (the site root): it is the Overview.
+    section: [p for p in pages if grant.may_open(p.url_path or "overview")]
+    for section, pages in PAGES.items()
+}
+page = st.navigation({section: pages for section, pages in allowed.items() if pages})
+if access.foreign_tenant(grant) is not None:
+    st.title(page.title)
+    st.warning(
+        "**Not found.** This link names a tenant you may not see, or none that exists.",
+        icon=":material/search_off:",
+    )
+    st.stop()
 
 wh = db.warehouse()
 with db.reading(wh):  # one read-only connection for this run's uncached queries

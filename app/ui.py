@@ -13,6 +13,7 @@ from typing import Any
 import pandas as pd
 import streamlit as st
 
+from app import access
 from app.filters import FilterInputs, Filters, window
 from app.queries import connection as db
 from app.queries import headline
@@ -209,6 +210,8 @@ def refreshing(body: Callable[[], None]) -> Callable[[], None]:
     run_every = REFRESH_SECONDS if REFRESH_SECONDS > 0 else None
 
     def refresh() -> None:
+        if access.session_over():
+            st.rerun(scope="app")  # the entry script then asks to sign in again
         # On a full run the entry script's connection is reused; a refresh opens its own.
         with db.reading(db.warehouse()):
             body()
@@ -240,6 +243,16 @@ def trace_link(tenant_id: str, run_id: str) -> str:
 def trace_links(rows: Any) -> list[str]:
     """`trace_link` for every row of a frame with tenant_id and run_id columns."""
     return [trace_link(t, r) for t, r in zip(rows.tenant_id, rows.run_id, strict=True)]
+
+
+def budget_link(tenant_id: str, budget_id: str | None) -> str | None:
+    """A relative link to the Budgets page on one budget. Budget ids are per tenant, so the
+    link names the tenant too, as the links in alert messages do."""
+    from urllib.parse import urlencode
+
+    if not budget_id:
+        return None
+    return "budgets?" + urlencode({"tenant": tenant_id, "budget_id": budget_id})
 
 
 def money_column(label: str, places: int = 4) -> Any:

@@ -137,10 +137,14 @@ def alert_history(wh: db.Warehouse, f) -> None:
     cols = st.columns(max(1, len(counts)))
     for col, (status, n) in zip(cols, counts.itertuples(index=False), strict=True):
         col.metric(f"Alerts {status}", ui.integer(n), border=True)
+    rows = rows.assign(
+        budget=[ui.budget_link(t, b) for t, b in zip(rows.tenant_id, rows.budget_id, strict=True)]
+    )
     ui.table(
         rows,
         "alerts",
         config={
+            "budget": st.column_config.LinkColumn("budget", display_text="open budget"),
             "first_occurred_at": ui.time_column("raised (UTC)"),
             "sent_at": ui.time_column("sent (UTC)"),
             "current_value": st.column_config.NumberColumn("value", format="%.1f"),

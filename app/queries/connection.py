@@ -12,6 +12,15 @@ published warehouse is read at once; the TTL only bounds memory. Money stays DEC
 decimal128 -> `Decimal`): DuckDB's own pandas conversion would turn it into float. Queries
 read the marts' aggregates where they can and cap every list with LIMIT, so a page stays fast
 on a warehouse of millions of events.
+
+This is also the one place where the viewer's tenants are enforced. A `Warehouse` carries the
+tenants of the viewer it was made for (`warehouse()` reads them from the session, where the
+entry script puts what the access file grants; a session without them sees no tenant). A
+connection for a viewer with a list of tenants is an in-memory database in which every table
+of `marts` and `data_quality` is a view of the published one restricted to those tenants, and
+tables without a tenant are empty: a page cannot forget the filter, because the unfiltered
+tables are not where its SQL looks. The tenants are part of every cache key, so viewers never
+share cached results.
 """
 
 from __future__ import annotations
@@ -28,6 +37,8 @@ from typing import Any
 
 import duckdb
 import pandas as pd
+import streamlit as st
+from streamlit.runtime.scriptrunner import get_script_run_ctx
 
 from app.filters import Filters
 
@@ -35,6 +46,10 @@ WAREHOUSE_TTL = 600  # seconds; a new publish changes the key before that
 LIST_LIMIT = 200
 
 GRAINS = ("hour", "day")
+
+# The published schemas a scoped connection exposes (the app reads nothing else).
+SCOPED_SCHEMAS = ("marts", "data_quality")
+_VIEWER_KEY = "_agentops_viewer_tenants"
 
 
 class WarehouseError(Exception):
@@ -48,6 +63,25 @@ class Warehouse:
     path: str
     version: str
     published_at: datetime
+    # The viewer's tenants, sorted; None: every tenant (local use, or a grant of `*`).
+    tenants: tuple[str, ...] | None = None
+
+
+def set_viewer_tenants(tenants: frozenset[str] | None) -> None:
+    """Record the tenants this session's viewer may see (None: every tenant)."""
+    st.session_state[_VIEWER_KEY] = None if tenants is None else tuple(sorted(tenants))
+
+
+def viewer_tenants() -> tuple[str, ...] | None:
+    """The tenants the current viewer may see.
+
+    Inside a Streamlit session, what the entry script recorded, and no tenant at all when it
+    recorded nothing (so a path that skips it shows nothing rather than everything). Outside
+    any session (a notebook, a test reading the warehouse as code) every tenant.
+    """
+    if get_script_run_ctx(suppress_warning=True) is None:
+        return None
+    return st.session_state.get(_VIEWER_KEY, ())
 
 
 def data_dir() -> Path:
@@ -71,12 +105,44 @@ def warehouse() -> Warehouse | None:
         path=str(path),
         version=f"{st_.st_mtime_ns}:{st_.st_size}",
         published_at=datetime.fromtimestamp(st_.st_mtime, UTC),
+        tenants=viewer_tenants(),
     )
+
+
+def _literal(value: str) -> str:
+    return "'" + value.replace("'", "''") + "'"
+
+
+def _scope(con: duckdb.DuckDBPyConnection, tenants: tuple[str, ...]) -> None:
+    """Make `marts.*` and `data_quality.*` of the in-memory `con` the published tables
+    restricted to `tenants` (attached as `published`); tables without a tenant are empty."""
+    columns = con.execute(
+        "select table_schema, table_name, bool_or(column_name = 'tenant_id') "
+        "from information_schema.columns where table_catalog = 'published' "
+        f"and table_schema in ({', '.join(map(_literal, SCOPED_SCHEMAS))}) "
+        "group by all order by all"
+    ).fetchall()
+    allowed = ", ".join(map(_literal, tenants)) if tenants else None
+    statements = [f"create schema memory.{schema}" for schema in SCOPED_SCHEMAS]
+    for schema, table, has_tenant in columns:
+        keep = f"tenant_id in ({allowed})" if has_tenant and allowed else "false"
+        statements.append(
+            f'create view memory.{schema}."{table}" as '
+            f'select * from published.{schema}."{table}" where {keep}'
+        )
+    con.execute(";\n".join(statements))
 
 
 def _connect(wh: Warehouse) -> duckdb.DuckDBPyConnection:
     try:
-        con = duckdb.connect(wh.path, read_only=True)
+        if wh.tenants is None:
+            con = duckdb.connect(wh.path, read_only=True)
+        else:
+            con = duckdb.connect(":memory:")
+            con.execute(f"attach {_literal(wh.path)} as published (read_only)")
+            _scope(con, wh.tenants)
+            # Nothing else of the file system is readable from this connection.
+            con.execute("set enable_external_access = false")
     except duckdb.Error as exc:
         raise WarehouseError(
             f"Could not open the warehouse {wh.path} read-only: {exc}. "

@@ -349,9 +349,12 @@ def _pct(value: float | None) -> str:
     return "n/a" if value is None else f"{value:.1f}%"
 
 
-def budget_link(budgets_url: str, budget_id: str) -> str:
+def budget_link(budgets_url: str, budget_id: str, tenant_id: str | None = None) -> str:
+    """The dashboard's Budgets page on one budget; budget ids are per tenant, so the link
+    names the tenant too (the dashboard answers "not found" to a viewer of other tenants)."""
     sep = "&" if "?" in budgets_url else "?"
-    return f"{budgets_url}{sep}{urlencode({'budget_id': budget_id})}"
+    params = {"tenant": tenant_id} if tenant_id else {}
+    return f"{budgets_url}{sep}{urlencode({**params, 'budget_id': budget_id})}"
 
 
 def _period_text(facts: Mapping[str, Any]) -> str:
@@ -388,7 +391,8 @@ def alert_text(alert: Alert, budgets_url: str) -> str:
                 else ""
             ),
             f"Enforcement: {f['enforcement']}",
-            f"<{budget_link(budgets_url, f['budget_id'])}|Open the budget in the dashboard>",
+            f"<{budget_link(budgets_url, f['budget_id'], f.get('tenant_id'))}|Open the budget in "
+            "the dashboard>",
         ]
         return "\n".join(lines)
     if alert.alert_type == PIPELINE_RUN_FAILURE:
@@ -452,7 +456,11 @@ def json_payload(message: Message, budgets_url: str) -> dict[str, Any]:
                 "current_value": a.current_value,
                 "facts": dict(a.facts),
                 **(
-                    {"link": budget_link(budgets_url, a.facts["budget_id"])}
+                    {
+                        "link": budget_link(
+                            budgets_url, a.facts["budget_id"], a.facts.get("tenant_id")
+                        )
+                    }
                     if "budget_id" in a.facts
                     else {}
                 ),

@@ -17,7 +17,7 @@ import subprocess
 import time
 import urllib.request
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -64,6 +64,10 @@ _REPORT_JS = """
   errors: Array.from(document.querySelectorAll('[data-testid="stAlertContentError"]'))
     .map(e => e.innerText.slice(0, 2000)),
   text: document.body.innerText,
+  url: location.href,
+  metrics: Object.fromEntries(Array.from(document.querySelectorAll('[data-testid="stMetric"]'))
+    .map(m => [m.querySelector('[data-testid="stMetricLabel"]')?.innerText.trim(),
+               m.querySelector('[data-testid="stMetricValue"]')?.innerText.trim()])),
   height: Math.max(
     ...Array.from(document.querySelectorAll(
       '[data-testid="stMain"], [data-testid="stAppViewContainer"], ' +
@@ -87,7 +91,48 @@ class PageReport:
     exceptions: list[str]
     errors: list[str]
     text: str
-    screenshot: Path
+    screenshot: Path | None
+    metrics: dict[str, str] = field(default_factory=dict)
+    final_url: str = ""
+
+
+class Tab:
+    """One tab kept open across navigations (a sign-in goes through several pages)."""
+
+    def __init__(self, browser: Browser, ws: Any):
+        self.browser, self.ws = browser, ws
+
+    def eval(self, expression: str) -> Any:
+        return self.browser._eval(self.ws, expression)
+
+    def goto(self, url: str) -> None:
+        self.browser._call(self.ws, "Page.navigate", url=url)
+        time.sleep(0.3)  # let the old document go before anything waits on the new one
+
+    def wait_for(self, expression: str, timeout: float = 30) -> None:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            try:
+                if self.eval(expression):
+                    return
+            except RuntimeError:
+                pass  # the page navigated away while evaluating
+            time.sleep(0.2)
+        raise TimeoutError(f"{expression!r} did not become true at {self.eval('location.href')}")
+
+    def click(self, selector: str, text: str | None = None, timeout: float = 30) -> None:
+        """Click the first element matching `selector` (whose text ends with `text`, if given:
+        a Material icon's name comes first in a button's text)."""
+        want = json.dumps(text)
+        find = (
+            f"Array.from(document.querySelectorAll({json.dumps(selector)}))"
+            f".find(e => {want} === null || e.innerText.trim().endsWith({want}))"
+        )
+        self.wait_for(f"!!({find})", timeout)
+        self.eval(f"({find}).click()")
+
+    def report(self, screenshot: Path | None = None, timeout: float = 60) -> PageReport:
+        return self.browser._report(self.ws, self.eval("location.href"), screenshot, timeout)
 
 
 class Browser:
@@ -154,24 +199,41 @@ class Browser:
         result = self._call(ws, "Runtime.evaluate", expression=expression, returnByValue=True)
         return result.get("result", {}).get("value")
 
-    def open(self, url: str, screenshot: Path, timeout: float = 60) -> PageReport:
+    @contextlib.contextmanager
+    def tab(self) -> Iterator[Tab]:
+        """A fresh tab for several navigations (cookies are the browser's, shared)."""
         with self._tab() as ws:
             self._call(ws, "Page.enable")
             self._call(ws, "Emulation.setDeviceMetricsOverride", width=self.width,
                        height=1000, deviceScaleFactor=1, mobile=False)  # fmt: skip
-            self._call(ws, "Page.navigate", url=url)
-            deadline = time.monotonic() + timeout
-            ready_since = None
-            while time.monotonic() < deadline:
-                ready = self._eval(ws, _READY_JS) and self._eval(ws, _CHARTS_DRAWN_JS)
-                if ready:
-                    ready_since = ready_since or time.monotonic()
-                    if time.monotonic() - ready_since > 1.5:  # settled, not between reruns
-                        break
-                else:
-                    ready_since = None
-                time.sleep(0.25)
-            report = self._eval(ws, _REPORT_JS) or {}
+            yield Tab(self, ws)
+
+    def clear_cookies(self) -> None:
+        """Forget every sign-in (a second user signs in on a clean browser)."""
+        with self._tab() as ws:
+            self._call(ws, "Network.clearBrowserCookies")
+
+    def open(self, url: str, screenshot: Path | None = None, timeout: float = 60) -> PageReport:
+        with self.tab() as tab:
+            tab.goto(url)
+            return tab.report(screenshot, timeout)
+
+    def _report(self, ws: Any, url: str, screenshot: Path | None, timeout: float) -> PageReport:
+        """Wait until the Streamlit page has settled, then read it (and screenshot it whole,
+        when `screenshot` names a file)."""
+        deadline = time.monotonic() + timeout
+        ready_since = None
+        while time.monotonic() < deadline:
+            ready = self._eval(ws, _READY_JS) and self._eval(ws, _CHARTS_DRAWN_JS)
+            if ready:
+                ready_since = ready_since or time.monotonic()
+                if time.monotonic() - ready_since > 1.5:  # settled, not between reruns
+                    break
+            else:
+                ready_since = None
+            time.sleep(0.25)
+        report = self._eval(ws, _REPORT_JS) or {}
+        if screenshot is not None:
             height = int(min(max(report.get("height") or 1000, 800), 12000))
             self._call(ws, "Emulation.setDeviceMetricsOverride", width=self.width,
                        height=height, deviceScaleFactor=1, mobile=False)  # fmt: skip
@@ -179,13 +241,15 @@ class Browser:
             shot = self._call(ws, "Page.captureScreenshot", format="png")
             screenshot.parent.mkdir(parents=True, exist_ok=True)
             screenshot.write_bytes(base64.b64decode(shot["data"]))
-            return PageReport(
-                url=url,
-                exceptions=list(report.get("exceptions") or []),
-                errors=list(report.get("errors") or []),
-                text=str(report.get("text") or ""),
-                screenshot=screenshot,
-            )
+        return PageReport(
+            url=url,
+            exceptions=list(report.get("exceptions") or []),
+            errors=list(report.get("errors") or []),
+            text=str(report.get("text") or ""),
+            screenshot=screenshot,
+            metrics={k: v for k, v in (report.get("metrics") or {}).items() if k},
+            final_url=str(report.get("url") or ""),
+        )
 
 
 def browser_required() -> bool:

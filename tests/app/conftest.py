@@ -14,6 +14,7 @@ from typing import Any
 import duckdb
 import pandas as pd
 import pytest
+from streamlit import config as st_config
 from streamlit.testing.v1 import AppTest
 
 from ingestion.files.loader import load_paths
@@ -82,9 +83,25 @@ def empty_warehouse_dir(warehouse_dir: Path, tmp_path_factory: pytest.TempPathFa
     return data
 
 
-def run_page(data_dir: Path, page: str, **query: str | list[str]) -> AppTest:
-    """Run the app with `query` as URL parameters, then switch to `page` (a PAGES key)."""
+def run_page(
+    data_dir: Path,
+    page: str,
+    *,
+    user: dict[str, Any] | None = None,
+    secrets: dict[str, Any] | None = None,
+    **query: str | list[str],
+) -> AppTest:
+    """Run the app with `query` as URL parameters, then switch to `page` (a PAGES key).
+
+    As `agentops-wh dashboard` starts it: listening on 127.0.0.1. `secrets` (an `[auth]`
+    section) turns sign-in on, and `user` is who `st.user` says is signed in.
+    """
+    st_config.set_option("server.address", "127.0.0.1")
     at = AppTest.from_file(str(APP), default_timeout=120)
+    if secrets is not None:
+        at.secrets.update(secrets)
+    if user is not None:
+        at.user = user
     for key, value in query.items():
         at.query_params[key] = value
     at.run()
@@ -95,7 +112,7 @@ def run_page(data_dir: Path, page: str, **query: str | list[str]) -> AppTest:
 
 @pytest.fixture
 def page(monkeypatch: pytest.MonkeyPatch) -> Callable[..., AppTest]:
-    def run(data_dir: Path, name: str, **query: str | list[str]) -> AppTest:
+    def run(data_dir: Path, name: str, **query: Any) -> AppTest:
         monkeypatch.setenv("AGENTOPS_DATA_DIR", str(data_dir))
         at = run_page(data_dir, name, **query)
         assert not at.exception, [e.value for e in at.exception]

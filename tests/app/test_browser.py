@@ -8,12 +8,14 @@ AGENTOPS_REQUIRE_BROWSER set), where .ci/run installs it: there it must run.
 
 from __future__ import annotations
 
+import json
 import os
 import socket
 import subprocess
 import time
 import urllib.request
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from urllib.parse import urlencode
 
@@ -21,7 +23,8 @@ import pytest
 
 from orchestration.dashboard import streamlit_command
 from tests.app.browser import Browser, browser_required, find_chromium
-from tests.app.conftest import scalar
+from tests.app.conftest import scalar, usd
+from tests.app.oidc_provider import oidc_provider
 
 pytestmark = pytest.mark.slow
 
@@ -54,14 +57,19 @@ def chromium() -> str:
     return path
 
 
-@pytest.fixture(scope="module")
-def server(warehouse_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    port = _free_port()
-    log = tmp_path_factory.mktemp("streamlit") / "server.log"
-    env = {**os.environ, "AGENTOPS_DATA_DIR": str(warehouse_dir)}
+@contextmanager
+def streamlit_server(
+    data_dir: Path, log: Path, port: int | None = None, extra: list[str] | None = None, **env: str
+) -> Iterator[str]:
+    """`streamlit run` of the app as `agentops-wh dashboard` starts it; yields its URL."""
+    port = port or _free_port()
+    env = {**os.environ, "AGENTOPS_DATA_DIR": str(data_dir), **env}
     with open(log, "wb") as out:
         proc = subprocess.Popen(
-            streamlit_command(port=port), env=env, stdout=out, stderr=subprocess.STDOUT
+            streamlit_command(port=port, extra=extra),
+            env=env,
+            stdout=out,
+            stderr=subprocess.STDOUT,
         )
     url = f"http://127.0.0.1:{port}"
     try:
@@ -84,6 +92,13 @@ def server(warehouse_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> Ite
         except subprocess.TimeoutExpired:
             proc.kill()
             proc.wait(15)
+
+
+@pytest.fixture(scope="module")
+def server(warehouse_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    log = tmp_path_factory.mktemp("streamlit") / "server.log"
+    with streamlit_server(warehouse_dir, log) as url:
+        yield url
 
 
 def test_every_page_in_a_real_browser(
@@ -124,3 +139,147 @@ def test_every_page_in_a_real_browser(
         browser.close()
     print(f"screenshots: {shots}")
     assert not problems, problems
+
+
+# Two users of the provider: ana sees tenant acme only, pat (group platform) every tenant.
+USERS = {
+    "ana": {"email": "ana@acme.example", "email_verified": True},
+    "pat": {"email": "pat@platform.example", "groups": ["platform"]},
+}
+ACCESS = """\
+rules:
+  - email: ana@acme.example
+    tenants: [acme]
+  - group: platform
+    tenants: "*"
+"""
+
+
+@pytest.fixture(scope="module")
+def signin_server(warehouse_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """The dashboard with sign-in through a local OpenID Connect provider."""
+    base = tmp_path_factory.mktemp("signin")
+    port = _free_port()
+    with oidc_provider(USERS) as issuer:
+        secrets = base / "secrets.toml"
+        secrets.write_text(
+            "[auth]\n"
+            f'redirect_uri = "http://127.0.0.1:{port}/oauth2callback"\n'
+            'cookie_secret = "browser-test-cookie-secret"\n'
+            'client_id = "agentops-dashboard"\n'
+            'client_secret = "browser-test-client-secret"\n'
+            f'server_metadata_url = "{issuer}/.well-known/openid-configuration"\n'
+        )
+        (base / "access.yaml").write_text(ACCESS)
+        with streamlit_server(
+            warehouse_dir,
+            base / "server.log",
+            port=port,
+            extra=["--secrets.files", str(secrets)],
+            AGENTOPS_ACCESS_FILE=str(base / "access.yaml"),
+        ) as url:
+            yield url
+
+
+def sign_in(tab, user: str) -> None:
+    """From the sign-in page: the button, the provider's page, the user's button."""
+    tab.click('[data-testid="stButton"] button', "Sign in")
+    tab.click(f'button[name="sub"][value="{user}"]')
+
+
+def test_two_users_sign_in_and_see_their_tenants(
+    chromium: str,
+    signin_server: str,
+    warehouse_dir: Path,
+    tmp_path_factory: pytest.TempPathFactory,
+) -> None:
+    shots = tmp_path_factory.mktemp("signin-screenshots")
+    url = signin_server
+    runs = {
+        tenant: scalar(
+            warehouse_dir,
+            "select run_id from marts.fct_runs where tenant_id = ? order by run_id limit 1",
+            [tenant],
+        )
+        for tenant in ("acme", "globex")
+    }
+
+    def per_tenant(query: str) -> tuple[int | object, int | object]:
+        """(acme's figure, everyone's) of a `select <figure> from <table> where {t}` query."""
+        acme = scalar(warehouse_dir, query.format(t="tenant_id = 'acme'"))
+        return acme, scalar(warehouse_dir, query.format(t="true"))
+
+    runs_n = per_tenant("select count(*) from marts.fct_runs where {t}")
+    spend = per_tenant("select sum(cost_usd) from marts.fct_model_calls where {t}")
+    # Per page: a figure it shows, and the same figure in SQL over acme's rows only.
+    figures = {
+        "Failures": ("Failures", "select count(*) from marts.fct_failures where {t}"),
+        "Traces": (
+            "Model calls",  # of the newest finished run, which the page opens
+            "select model_calls from marts.fct_runs where {t} and run_status != 'running' "
+            "order by started_at desc, run_id limit 1",
+        ),
+        "Budgets": (
+            "Budgets",
+            "select count(*) from marts.budget_status where {t} and period_kind = 'current'",
+        ),
+        "Governance": ("Decisions", "select count(*) from marts.fct_policy_decisions where {t}"),
+        "Data health": (
+            "Events in the warehouse",
+            "select count(*) from marts.fct_events where {t}",
+        ),
+    }
+    want = {title: (label, f"{per_tenant(q)[0]:,}") for title, (label, q) in figures.items()}
+    want["Overview"] = ("Runs", f"{runs_n[0]:,}")
+    want["Cost"] = ("Spend", usd(spend[0]))
+    others = ("globex", "initech")
+    browser = Browser(chromium, shots / "profile")
+    try:
+        # ana opens a link to an acme trace while signed out: the sign-in page, nothing else;
+        # after the provider she lands on the link she opened.
+        link = f"{url}/traces?{urlencode({'tenant': 'acme', 'run': runs['acme']})}"
+        with browser.tab() as tab:
+            tab.goto(link)
+            page = tab.report(shots / "signed-out.png")
+            assert "Sign in" in page.text and "data as of" not in page.text, page.text[:500]
+            assert runs["acme"] not in page.text
+            sign_in(tab, "ana")
+            tab.wait_for(f"location.href === {json.dumps(link)}")
+            page = tab.report(shots / "ana-trace-link.png")
+        assert "Signed in as ana@acme.example" in page.text, page.text[:500]
+        assert runs["acme"] in page.text and "Traces" in page.text
+        # Every page, all time: acme only, numbers as SQL filtered to acme.
+        for path, title in PAGES.items():
+            page = browser.open(f"{url}/{path}?range=All+time")  # no screenshot: time
+            assert title in page.text and not page.exceptions and not page.errors, page.text[:800]
+            assert not [t for t in others if t in page.text], (path, page.text[:2000])
+            label, value = want[title]
+            assert page.metrics[label] == value, (title, label, page.metrics)
+        # A link to globex's trace: "not found", nothing of globex.
+        page = browser.open(
+            f"{url}/traces?{urlencode({'tenant': 'globex', 'run': runs['globex']})}",
+            shots / "ana-globex-link.png",
+        )
+        assert "Not found" in page.text and runs["globex"] not in page.text
+        assert not page.metrics and "globex" not in page.text
+        # pat (group platform) signs in on a clean browser and sees every tenant.
+        browser.clear_cookies()
+        with browser.tab() as tab:
+            tab.goto(f"{url}/?range=All+time")
+            sign_in(tab, "pat")
+            tab.wait_for(f"location.href === {json.dumps(url + '/?range=All+time')}")
+            page = tab.report(shots / "pat-overview.png")
+        assert "Signed in as pat@platform.example" in page.text, page.text[:500]
+        assert page.metrics["Runs"] == f"{runs_n[1]:,}"
+        assert page.metrics["Spend"] == usd(spend[1])
+        # Signing out ends the session: the next visit is the sign-in page again.
+        with browser.tab() as tab:
+            tab.goto(f"{url}/")
+            tab.click('[data-testid="stSidebar"] button', "Sign out")
+            # Streamlit clears its cookie, then hands over to the provider's end-session page.
+            tab.wait_for(f"!location.href.startsWith({json.dumps(url)})")
+        page = browser.open(f"{url}/")
+        assert "Sign in" in page.text and "Signed in as" not in page.text
+    finally:
+        browser.close()
+    print(f"screenshots: {shots}")

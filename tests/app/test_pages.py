@@ -550,6 +550,8 @@ def test_budget_alerts_show_their_delivery_status(
     assert metric(at, "Alerts pending") == "1"
     alerts = frame(at, "delivery_status", "dedupe_key")
     assert sorted(alerts.delivery_status) == ["failed", "pending", "sent"]
+    # Each alert links to its budget, naming the budget's tenant (budget ids are per tenant).
+    assert set(alerts.budget) == {"budgets?tenant=acme&budget_id=acme-daily"}
     # Another tenant's view does not list acme's alerts.
     other = scalar(data, "select max(tenant_id) from marts.fct_runs")
     at = page(data, "budgets", range="All time", tenant=other)

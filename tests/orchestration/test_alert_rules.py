@@ -162,7 +162,7 @@ def test_message_says_budget_scope_period_spend_limit_percent_forecast_and_links
         "daily period from 2026-11-25",
         "$21.00 of $25.00 (84.0% used)",
         "Forecast at period end: $42.00",
-        f"<{URL}?budget_id=acme-daily|",
+        f"<{URL}?tenant=acme&budget_id=acme-daily|",
     ):
         assert part in text
     body = slack_payload(plan_messages([alert], 3)[0], URL)

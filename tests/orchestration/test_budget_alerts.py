@@ -340,7 +340,7 @@ def test_generic_json_webhook(
     (alert,) = received.body["alerts"]
     assert alert["dedupe_key"] == KEY_50
     assert alert["facts"]["spend_usd"] == "13"
-    assert alert["link"] == "http://localhost:8501/budgets?budget_id=acme-daily"
+    assert alert["link"] == "http://localhost:8501/budgets?tenant=acme&budget_id=acme-daily"
 
 
 @pytest.mark.usefixtures("fast_alerts")
