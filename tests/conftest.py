@@ -58,3 +58,48 @@ def two_tenants(tmp_path_factory: pytest.TempPathFactory):
     from tests.two_tenants import build_corpus
 
     return build_corpus(tmp_path_factory)
+
+
+# Parallel runs (`make test`: pytest-xdist, `--dist loadgroup`). Each test file runs whole on
+# one worker (its module fixtures are built once); files that share a session fixture or
+# write the same place run on the same worker, one after the other.
+SHARED_GROUPS = {
+    # Spark's local session takes both cores: its two files never run beside each other.
+    "spark": ("tests/warehouse/test_spark_parity.py", "tests/orchestration/test_engine_spark.py"),
+    # The dashboard's session-wide warehouses (tests/app/conftest.py).
+    "app": ("tests/app/",),
+    # The session-wide two-tenant corpus (`two_tenants` above).
+    "two_tenants": (
+        "tests/warehouse/test_dashboard_marts.py",
+        "tests/warehouse/test_tenant_isolation.py",
+        "tests/warehouse/test_upgrade_tenant_keys.py",
+    ),
+    # Dagster's definitions parse the dbt project into dbt_project/target/dagster.
+    "dagster": ("tests/orchestration/",),
+}
+# The longest group starts first, so the other worker takes the rest beside it.
+FIRST = "spark"
+
+
+def _group(nodeid: str) -> str:
+    for name, prefixes in SHARED_GROUPS.items():
+        if nodeid.startswith(prefixes):
+            return name
+    return nodeid.split("::", 1)[0]
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    if config.getoption("dist", "no") != "loadgroup":
+        return
+    for item in items:
+        item.add_marker(pytest.mark.xdist_group(_group(item.nodeid)))
+    items.sort(key=lambda item: _group(item.nodeid) != FIRST)
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    """Parse the dbt project for Dagster once, in the process that starts the workers."""
+    if config.getoption("numprocesses", None) and not hasattr(config, "workerinput"):
+        from orchestration.project import ensure_manifest
+
+        ensure_manifest(force=True)

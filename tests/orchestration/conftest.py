@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -12,8 +13,10 @@ from orchestration.project import ensure_manifest
 from tests.orchestration import slack_server
 
 # The dbt project changes under us (other people edit models); parse it once per session so
-# the asset definitions match it. Done at import: test modules import the definitions.
-ensure_manifest(force=True)
+# the asset definitions match it. Done at import: test modules import the definitions. Under
+# pytest-xdist the controller parsed it before the workers started (tests/conftest.py).
+if "PYTEST_XDIST_WORKER" not in os.environ:
+    ensure_manifest(force=True)
 
 
 @pytest.fixture
