@@ -44,11 +44,26 @@
     bucket of every event of the table. A unit test mocks the inputs as CTEs, which a separate
     query cannot see: it gets the same lookup as a CTE of the model's own query. -#}
 {%- set inline_lookup = incremental_branch and execute and model.resource_type != 'unit_test' -%}
+{#- OpenTelemetry runs whose agent span arrived since the last build (exporters send children
+    first): their earlier events move to that agent, so their units are touched too. -#}
+{%- set agent_resolved_runs = [] -%}
+{%- if inline_lookup -%}
+    {%- set agent_resolved_runs = query_values(
+        "select " ~ tenant_key_string('run_id') ~ " from " ~ ref('int_trace_agents_resolved')
+        ~ " where agent_id is not null and built_at > " ~ last_built_at()
+    ) -%}
+{%- endif -%}
+{%- set new_activity -%}
+    built_at > {{ last_built_at() }}
+    {%- if agent_resolved_runs %}
+    or {{ tenant_key_string('run_id') }} in ({{ sql_string_list(agent_resolved_runs) }})
+    {%- endif %}
+{%- endset -%}
 {%- if inline_lookup -%}
     {%- set touched = run_query(
         "select distinct cast(" ~ unit_expr ~ " as " ~ dbt.type_string() ~ ") from "
         ~ ref('stg_lake__events')
-        ~ " where built_at > " ~ last_built_at() ~ " order by 1"
+        ~ " where " ~ new_activity ~ " order by 1"
     ).columns[0].values() -%}
 {%- else -%}
     {%- set touched = [] -%}
@@ -75,12 +90,12 @@ touched_units as (
 
     select distinct {{ unit_expr }} as unit
     from {{ ref('stg_lake__events') }}
-    where built_at > {{ last_built_at() }}
+    where {{ new_activity }}
 
 ),
 {% endif %}
 
-events as (
+events_of_spans as (
 
     select
         {{ bucket_expr }} as bucket,
@@ -90,6 +105,37 @@ events as (
     {% if incremental_branch %}
         and {{ touched_filter }}
     {% endif %}
+
+),
+
+trace_agents as (
+
+    select tenant_id, run_id, agent_id
+    from {{ ref('int_trace_agents_resolved') }}
+    where agent_id is not null
+
+),
+
+-- An OpenTelemetry run's events under the run's agent (its agent span's), as fct_runs and
+-- fct_model_calls have them; each span's own agent until the agent span arrives.
+events as (
+
+    select
+        events_of_spans.bucket,
+        events_of_spans.tenant_id,
+        events_of_spans.workspace_id,
+        events_of_spans.project_id,
+        coalesce(trace_agents.agent_id, events_of_spans.agent_id) as agent_id,
+        events_of_spans.workflow_id,
+        events_of_spans.provider,
+        events_of_spans.model,
+        events_of_spans.event_type,
+        events_of_spans.run_id,
+        events_of_spans.is_failed,
+        events_of_spans.loaded_at
+    from events_of_spans
+    left join trace_agents
+        on {{ tenant_key_match('run_id', 'events_of_spans', 'trace_agents') }}
 
 ),
 

@@ -331,11 +331,12 @@ def test_the_traces_page_marks_a_call_priced_without_its_cache_share(wh, monkeyp
     )
     marks = rows(
         wh,
-        "select span_kind, price_status, is_cache_share_unknown from marts.fct_spans "
+        "select model_calls, price_status, is_cache_share_unknown from marts.fct_spans "
         "where tenant_id = ? and run_id = ?",
         [tenant, run_id],
     )
-    assert marks == [("model_call", "priced", True)]
+    # The lone span is the run and its call at once.
+    assert marks == [(1, "priced", True)]
     # The SDK's model call carried its cache reads: priced, nothing to mark.
     sdk_marks = rows(
         wh,
@@ -347,3 +348,19 @@ def test_the_traces_page_marks_a_call_priced_without_its_cache_share(wh, monkeyp
     monkeypatch.setenv("AGENTOPS_DATA_DIR", str(wh["data"]))
     spans = traces.run_spans(connection.warehouse(), tenant, run_id)
     assert spans.price_status.tolist() == ["priced, cache share unknown"]
+
+
+def test_usage_rollups_count_a_trace_under_its_agent_span(wh) -> None:
+    """The tool and failed-call spans carry only the service's name (support-svc): the
+    rollups count them, like the run and its calls, under the trace's agent span."""
+    for table in ("agg_usage_hourly", "agg_usage_daily"):
+        got = rows(
+            wh,
+            "select tenant_id, agent_id, sum(runs), sum(model_calls), sum(failed_model_calls), "
+            f"sum(tool_calls), sum(failures) from marts.{table} "
+            "where agent_id in ('planner', 'support-svc') group by all order by all",
+        )
+        assert got == [
+            ("acme", "planner", 1, 2, 1, 1, 1),
+            ("globex", "planner", 1, 2, 1, 1, 1),
+        ], table
