@@ -157,8 +157,25 @@ def tokens(wh: db.Warehouse, f, grain: str) -> None:
     )
 
 
+def incomplete_overrides(wh: db.Warehouse) -> None:
+    rows = q.incomplete_overrides(wh)
+    if rows.empty:
+        return
+    st.warning(
+        "Some negotiated rates in `dbt_project/seeds/price_overrides.csv` leave a token price "
+        "out for a model genai-prices does not know, so there is nothing to inherit: those "
+        "tokens cost nothing in the calls they price. Add the missing keys."
+    )
+    ui.table(
+        rows,
+        "incomplete_overrides",
+        config={"valid_from": "valid from (UTC date)", "missing_price_key": "missing price"},
+    )
+
+
 def unpriced(wh: db.Warehouse, f) -> None:
     st.subheader("Unpriced usage")
+    incomplete_overrides(wh)
     rows = q.unpriced_usage(wh, f)
     if rows.empty:
         st.caption("Every model call in this window has a price.")
@@ -183,7 +200,8 @@ def ledger(wh: db.Warehouse, f) -> None:
     by_build, entries = q.ledger(wh, f)
     st.caption(
         "Append-only: each build books new calls ('usage', or 'unpriced' with a NULL cost) and, "
-        "when the price book changes, the difference for calls already booked ('reprice')."
+        "when the price book changes, the difference for calls already booked ('reprice'); a "
+        "call that loses its price is reversed and booked 'unpriced' again."
     )
     ui.table(
         by_build,

@@ -171,3 +171,16 @@ def ledger(
             ),
         )
     )
+
+
+@st.cache_data(ttl=db.WAREHOUSE_TTL, show_spinner=False)
+def incomplete_overrides(wh: db.Warehouse) -> pd.DataFrame:
+    """Negotiated rates that leave a token price out where genai-prices has none to inherit."""
+    return db.query(
+        wh,
+        """
+        select provider_id, model_id, valid_from, missing_price_key
+        from data_quality.dq_price_overrides_incomplete
+        order by provider_id, model_id, valid_from nulls first, missing_price_key
+        """,
+    )
