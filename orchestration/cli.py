@@ -17,6 +17,7 @@ COMMANDS = {
     "serve": "ingestion.http.server",
     "token": "ingestion.http.tokens",
     "pricebook": "ingestion.reference.pricebook",
+    "reconcile": "ingestion.reference.statements",
     "build": "orchestration.warehouse.build",
     "dashboard": "orchestration.dashboard",
 }

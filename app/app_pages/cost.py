@@ -195,6 +195,36 @@ def unpriced(wh: db.Warehouse, f) -> None:
     )
 
 
+def reconciliation(wh: db.Warehouse, f) -> None:
+    st.subheader("Reconciliation with provider statements")
+    rows = q.reconciliation(wh, f)
+    if rows.empty:
+        st.caption("No provider-day in this window.")
+        return
+    counts = rows.status.value_counts()
+    st.caption(
+        "Per provider and UTC day, all tenants (a statement bills the whole organisation): "
+        "the ledger beside the provider's invoice (`agentops-wh reconcile import FILE`) and "
+        "the producers' own reported cost. Days that do not match come first. "
+        + ", ".join(f"{n:,} {s}" for s, n in counts.items())
+    )
+    ui.table(
+        rows,
+        "reconciliation",
+        config={
+            "usage_date": "day (UTC)",
+            "ledger_usd": ui.money_column("ledger", 6),
+            "invoiced_usd": ui.money_column("invoiced", 6),
+            "diff_usd": ui.money_column("invoiced - ledger", 6),
+            "diff_pct": "diff %",
+            "reported_usd": ui.money_column("reported by producers", 6),
+            "reported_ledger_usd": ui.money_column("ledger of those calls", 6),
+            "model_calls": "calls",
+            "unpriced_calls": "unpriced calls",
+        },
+    )
+
+
 def ledger(wh: db.Warehouse, f) -> None:
     st.subheader("Cost ledger")
     by_build, entries = q.ledger(wh, f)
@@ -238,6 +268,7 @@ def body() -> None:
         spend_breakdown(wh, f, grain)
         tokens(wh, f, grain)
         unpriced(wh, f)
+        reconciliation(wh, f)
         ledger(wh, f)
 
 

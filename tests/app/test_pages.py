@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import json
 from collections import Counter
-from datetime import timedelta
+from datetime import date, timedelta
 from decimal import Decimal
 from pathlib import Path
 
@@ -554,3 +554,38 @@ def test_budget_alerts_show_their_delivery_status(
     other = scalar(data, "select max(tenant_id) from marts.fct_runs")
     at = page(data, "budgets", range="All time", tenant=other)
     assert not [m for m in at.metric if m.label.startswith("Alerts ")]
+
+
+def test_cost_reconciliation_mismatches_first(warehouse_dir: Path, page) -> None:
+    """The statement the fixture imported reaches the mart through a real build, and the Cost
+    page lists the provider-days that do not match first."""
+    data = warehouse_dir
+    at = page(data, "cost", range="All time")
+    shown = frame(at, "usage_date", "status", "invoiced_usd")
+    expected = sql(
+        data,
+        """
+        select usage_date, provider, status, ledger_usd, invoiced_usd, diff_usd
+        from marts.fct_cost_reconciliation order by usage_date, provider
+        """,
+    )
+    ledger = sql(
+        data,
+        """
+        select provider, cast(occurred_at as date) as usage_date, sum(cost_usd) as ledger_usd
+        from marts.fct_cost_ledger group by all
+        """,
+    )
+    nov_1 = ledger[(ledger.provider == "openai") & (ledger.usage_date == date(2026, 11, 1))]
+    billed = expected[expected.invoiced_usd.notna()].reset_index(drop=True)
+    assert list(billed.usage_date) == [date(2026, 11, 1), date(2026, 12, 25)]
+    assert list(billed.invoiced_usd) == [Decimal("0.25"), Decimal("5")]
+    assert billed.ledger_usd[0] == nov_1.ledger_usd.iloc[0] > Decimal("0.26")
+    assert billed.diff_usd[0] == Decimal("0.25") - billed.ledger_usd[0]
+    assert list(billed.status) == ["under", "missing_ledger"]
+    others = expected[expected.invoiced_usd.isna()]
+    assert len(others) == len(ledger) - 1 and set(others.status) == {"missing_invoice"}
+    # the page: the same rows, the two that do not match first
+    assert len(shown) == len(expected)
+    assert set(shown.status[:2]) == {"under", "missing_ledger"}
+    assert set(shown.status[2:]) == {"missing_invoice"}
