@@ -589,3 +589,27 @@ def test_cost_reconciliation_mismatches_first(warehouse_dir: Path, page) -> None
     assert len(shown) == len(expected)
     assert set(shown.status[:2]) == {"under", "missing_ledger"}
     assert set(shown.status[2:]) == {"missing_invoice"}
+
+
+def test_budget_period_history(warehouse_dir: Path, page) -> None:
+    """The first budget's every period (fct_budget_periods), newest first: with AS_OF inside
+    the data, earlier daily periods past their grace are closed, their figure frozen."""
+    data = warehouse_dir
+    at = page(data, "budgets")
+    tenant_id, budget_id = at.selectbox(key="history_budget").value
+    shown = frame(at, "spend_of_record_usd", "adjustment_usd")
+    expected = sql(
+        data,
+        """
+        select period_start, status, spend_of_record_usd, spend_at_close_usd, adjustment_usd
+        from marts.fct_budget_periods where tenant_id = ? and budget_id = ?
+        order by period_start desc
+        """,
+        [tenant_id, budget_id],
+    )
+    assert len(shown) == len(expected) > 0
+    assert list(shown.status) == list(expected.status)
+    assert [Decimal(x) for x in shown.spend_of_record_usd] == list(expected.spend_of_record_usd)
+    closed = expected[expected.status == "closed"]
+    assert (closed.spend_of_record_usd == closed.spend_at_close_usd).all()
+    assert (closed.adjustment_usd == 0).all(), "one build: nothing arrived after a close"
