@@ -45,7 +45,7 @@ pytestmark = pytest.mark.slow
 
 REQUIRE_ENV = "AGENTOPS_REQUIRE_SPARK"
 PINNED = {"budget_as_of": "2026-11-20T12:00:00Z"}
-STAMPS = {"built_at", "booked_at", "as_of"}
+STAMPS = {"built_at", "booked_at", "as_of", "closed_at"}
 SCHEMAS = ("marts", "data_quality")
 # The dashboard's marts whose models are not ported to Spark yet (disabled there): the DuckDB
 # warehouse has exactly these more, every other table is equal.
