@@ -19,6 +19,7 @@ COMMANDS = {
     "pricebook": "ingestion.reference.pricebook",
     "reconcile": "ingestion.reference.statements",
     "build": "orchestration.warehouse.build",
+    "export": "orchestration.exports",
     "dashboard": "orchestration.dashboard",
 }
 

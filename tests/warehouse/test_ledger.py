@@ -29,6 +29,7 @@ from genai_prices import Usage
 
 from ingestion.files.loader import load_paths
 from orchestration.warehouse import build as warehouse
+from tests.orchestration.test_exports import check_exports
 from tests.warehouse.fixtures import make_fixture
 from tests.warehouse.pricing_support import build_warehouse, copy_project
 
@@ -210,6 +211,8 @@ def test_ledger_books_differences_only(tmp_path: Path, monkeypatch: pytest.Monke
             assert cost == (now or 0) - before
     assert_balanced(final, expected_final)
     assert len({e[0] for e in final}) == len(final), "ledger_entry_id is unique"
+    # The exports of this ledger (its reprices included), without a build of their own.
+    check_exports(db, tmp_path)
     print(
         f"\nledger: {len(first)} first entries, {len(after_deal) - len(first)} after the deal, "
         f"{len(after_load) - len(after_deal)} for {len(arrived)} new calls, "
