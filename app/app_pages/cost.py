@@ -31,7 +31,7 @@ def kpi_tiles(wh: db.Warehouse, f) -> dict:
         "Spend",
         ui.usd(k["spend_usd"]),
         border=True,
-        help="Sum of the priced model calls' ledger cost.",
+        help="Sum of the priced model calls' ledger cost, by call time.",
     )
     cols[1].metric("Priced calls", ui.integer(k["model_calls"] - k["unpriced_calls"]), border=True)
     cols[2].metric(

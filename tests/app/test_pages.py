@@ -74,7 +74,7 @@ def test_overview_numbers_match_sql(warehouse_dir: Path, page) -> None:
     assert metric(at, "Failed runs") == f"{runs.failed:,}"
     assert metric(at, "Model calls") == f"{calls.calls:,}"
     assert metric(at, "Tokens") == f"{int(calls.tokens):,}"
-    assert metric(at, "Spend") == usd(calls.spend)
+    assert metric(at, "Spend (by call time)") == usd(calls.spend)
     assert metric(at, "Latency p50") == ms(calls.p50)
     assert metric(at, "Latency p95") == ms(calls.p95)
     delta = [m.delta for m in at.metric if m.label == "Runs"][0]
@@ -120,6 +120,20 @@ def test_overview_numbers_match_sql(warehouse_dir: Path, page) -> None:
     assert list(got.succeeded_runs) == list(want.succeeded_runs)
     assert [Decimal(x) for x in got.spend_usd] == [Decimal(x) for x in want.spend_usd]
 
+    # cost per successful run: the spend of succeeded runs over their number only
+    ok_spend, ok_runs, running = sql(
+        data,
+        """
+        select coalesce(sum(cost_usd) filter (where run_status = 'succeeded'), 0),
+               count(*) filter (where run_status = 'succeeded'),
+               count(*) filter (where run_status = 'running')
+        from marts.fct_runs where started_at >= ? and started_at < ?
+        """,
+        [start, end],
+    ).iloc[0]
+    assert ok_runs > 0 and running > 0, "the window holds running runs, kept out"
+    assert metric(at, "Cost per successful run") == usd(Decimal(ok_spend) / int(ok_runs), 4)
+
 
 def test_filters_come_from_the_url_and_apply(warehouse_dir: Path, page) -> None:
     data = warehouse_dir
@@ -137,7 +151,7 @@ def test_filters_come_from_the_url_and_apply(warehouse_dir: Path, page) -> None:
         data, "select sum(cost_usd) from marts.fct_model_calls where tenant_id = ?", [tenant]
     )
     assert metric(at, "Runs") == f"{runs:,}"
-    assert metric(at, "Spend") == usd(spend)
+    assert metric(at, "Spend (by call time)") == usd(spend)
     # A value the data does not have is dropped, not an error.
     at = page(data, "overview", range="All time", tenant="no-such-tenant")
     total = scalar(data, "select count(*) from marts.fct_runs")
