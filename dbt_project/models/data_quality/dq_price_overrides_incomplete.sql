@@ -61,8 +61,26 @@ required_keys as (
     union all
     select 'output_mtok' as price_key
 
+),
+
+named_keys as (
+
+    select distinct provider_id, model_id, valid_from, price_key from override_rows
+
+),
+
+-- The keys genai-prices can lend each override (any conditional price of its model).
+inheritable_keys as (
+
+    select distinct fallbacks.provider_id, fallbacks.model_id, book_keys.price_key
+    from fallbacks
+    inner join book_keys
+        on fallbacks.book_provider_id = book_keys.provider_id
+        and fallbacks.book_model_id = book_keys.model_id
+
 )
 
+-- Anti-joins rather than correlated NOT EXISTS: Spark takes these as they are.
 select
     versions.provider_id,
     versions.model_id,
@@ -70,20 +88,13 @@ select
     required_keys.price_key as missing_price_key
 from versions
 cross join required_keys
-where
-    not exists (
-        select 1 from override_rows
-        where override_rows.provider_id = versions.provider_id
-            and override_rows.model_id = versions.model_id
-            and override_rows.valid_from is not distinct from versions.valid_from
-            and override_rows.price_key = required_keys.price_key
-    )
-    and not exists (
-        select 1 from fallbacks
-        inner join book_keys
-            on fallbacks.book_provider_id = book_keys.provider_id
-            and fallbacks.book_model_id = book_keys.model_id
-        where fallbacks.provider_id = versions.provider_id
-            and fallbacks.model_id = versions.model_id
-            and book_keys.price_key = required_keys.price_key
-    )
+left join named_keys
+    on versions.provider_id = named_keys.provider_id
+    and versions.model_id = named_keys.model_id
+    and versions.valid_from is not distinct from named_keys.valid_from
+    and required_keys.price_key = named_keys.price_key
+left join inheritable_keys
+    on versions.provider_id = inheritable_keys.provider_id
+    and versions.model_id = inheritable_keys.model_id
+    and required_keys.price_key = inheritable_keys.price_key
+where named_keys.price_key is null and inheritable_keys.price_key is null
