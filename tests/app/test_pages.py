@@ -4,11 +4,13 @@ or error box, and the numbers it shows equal the same figures computed in SQL he
 from __future__ import annotations
 
 import json
+import shutil
 from collections import Counter
 from datetime import date, timedelta
 from decimal import Decimal
 from pathlib import Path
 
+import duckdb
 import pandas as pd
 import pytest
 
@@ -627,3 +629,30 @@ def test_budget_period_history(warehouse_dir: Path, page) -> None:
     closed = expected[expected.status == "closed"]
     assert (closed.spend_of_record_usd == closed.spend_at_close_usd).all()
     assert (closed.adjustment_usd == 0).all(), "one build: nothing arrived after a close"
+
+
+def test_cost_page_lists_incomplete_overrides(warehouse_dir: Path, tmp_path: Path, page) -> None:
+    """An override that leaves a token price out for a model genai-prices does not know (as
+    data_quality.dq_price_overrides_incomplete lists it) is named on the Cost page."""
+    data = tmp_path / "data"
+    data.mkdir()
+    shutil.copy(warehouse_dir / "warehouse.duckdb", data / "warehouse.duckdb")
+    with duckdb.connect(str(data / "warehouse.duckdb")) as con:
+        con.execute(
+            "insert into data_quality.dq_price_overrides_incomplete "
+            "values ('acme', 'in-house', date '2026-11-01', 'output_mtok')"
+        )
+    at = page(data, "cost", range="All time")
+    shown = frame(at, "provider_id", "missing_price_key")
+    assert shown.to_dict("records") == [
+        {
+            "provider_id": "acme",
+            "model_id": "in-house",
+            "valid_from": date(2026, 11, 1),
+            "missing_price_key": "output_mtok",
+        }
+    ]
+    assert any("leave a token price out" in w.value for w in at.warning)
+    # the fixture's own warehouse has none: no warning there
+    at = page(warehouse_dir, "cost", range="All time")
+    assert not any("leave a token price out" in w.value for w in at.warning)
