@@ -15,6 +15,7 @@ import duckdb
 import pytest
 
 from ingestion.files.loader import load_paths
+from orchestration.alerts.readers import read_budget_periods
 from orchestration.warehouse import build as warehouse
 from tests.warehouse.fixtures import make_fixture
 
@@ -93,3 +94,12 @@ def test_late_spend_after_close_is_an_adjustment(
         assert now == now_spend[tenant] > at_close[tenant]
         assert adjustment == now_spend[tenant] - at_close[tenant]
     assert later["acme"][2] == Decimal(150), "today's limit is shown beside it"
+    # the alert rules read the same close: November (previous) is closed, December open
+    with duckdb.connect(str(data / "warehouse.duckdb"), read_only=True) as con:
+        periods = read_budget_periods(con)
+    assert sorted((p.tenant_id, p.period_kind, p.is_closed) for p in periods) == [
+        ("acme", "current", False),
+        ("acme", "previous", True),
+        ("globex", "current", False),
+        ("globex", "previous", True),
+    ]
