@@ -17,7 +17,9 @@ COMMANDS = {
     "serve": "ingestion.http.server",
     "token": "ingestion.http.tokens",
     "pricebook": "ingestion.reference.pricebook",
+    "reconcile": "ingestion.reference.statements",
     "build": "orchestration.warehouse.build",
+    "export": "orchestration.exports",
     "dashboard": "orchestration.dashboard",
 }
 

@@ -125,6 +125,57 @@ def budget_table(wh: db.Warehouse, f) -> None:
     ui.chart(st, charts.budget_bars(rows))
 
 
+def period_history(wh: db.Warehouse, f) -> None:
+    st.subheader("Period history and burn-down")
+    rows = q.budgets(wh, f, "current")
+    if rows.empty:
+        return
+    choices = list(zip(rows.tenant_id, rows.budget_id, strict=True))
+    tenant_id, budget_id = st.selectbox(
+        "Budget",
+        choices,
+        format_func=lambda c: f"{c[1]} (tenant {c[0]})",
+        key="history_budget",
+    )
+    history = q.periods(wh, tenant_id, budget_id)
+    if history.empty:
+        return
+    st.caption(
+        "Every period of the budget. A period closes a grace after its end (dbt var "
+        "`budget_close_grace_hours`): its limit and spend freeze, and spend that arrives later "
+        "is an adjustment beside the closed figure, never a rewrite of it."
+    )
+    ui.table(
+        history,
+        "budget_periods",
+        config={
+            "period_start": ui.time_column("period start (UTC)"),
+            "period_end": ui.time_column("period end (UTC)"),
+            "closes_at": ui.time_column("closes (UTC)"),
+            "closed_at": ui.time_column("closed (UTC)"),
+            "limit_usd": ui.money_column("limit", 2),
+            "spend_of_record_usd": ui.money_column("spend of record", 2),
+            "pct_used": st.column_config.NumberColumn("% used", format="%.1f%%"),
+            "spend_at_close_usd": ui.money_column("spend at close", 2),
+            "adjustment_usd": ui.money_column("adjustment after close", 2),
+            "spend_usd": ui.money_column("spend now", 2),
+            "current_limit_usd": ui.money_column("limit today", 2),
+            "unpriced_calls": "unpriced calls (not in spend)",
+        },
+    )
+    period_start = history.period_start.iloc[0]
+    days = q.burn_down(wh, tenant_id, budget_id, period_start)
+    if days.empty:
+        st.caption("No spend in the latest period yet.")
+        return
+    st.caption(
+        f"Burn-down of the period from {ui.when(period_start)}: what remains of the limit "
+        "after each UTC day's spend (by call time)."
+    )
+    chart = days.set_index("day")[["remaining_usd", "cumulative_spend_usd"]].astype(float)
+    st.line_chart(chart, y_label="USD")
+
+
 def alert_history(wh: db.Warehouse, f) -> None:
     st.subheader("Alerts")
     counts, rows = q.alerts(wh, f)
@@ -159,6 +210,7 @@ def body() -> None:
         return
     with ui.guard():
         budget_table(wh, f)
+        period_history(wh, f)
         alert_history(wh, f)
 
 

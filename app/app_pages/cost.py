@@ -31,7 +31,7 @@ def kpi_tiles(wh: db.Warehouse, f) -> dict:
         "Spend",
         ui.usd(k["spend_usd"]),
         border=True,
-        help="Sum of the priced model calls' ledger cost.",
+        help="Sum of the priced model calls' ledger cost, by call time.",
     )
     cols[1].metric("Priced calls", ui.integer(k["model_calls"] - k["unpriced_calls"]), border=True)
     cols[2].metric(
@@ -157,8 +157,25 @@ def tokens(wh: db.Warehouse, f, grain: str) -> None:
     )
 
 
+def incomplete_overrides(wh: db.Warehouse) -> None:
+    rows = q.incomplete_overrides(wh)
+    if rows.empty:
+        return
+    st.warning(
+        "Some negotiated rates in `dbt_project/seeds/price_overrides.csv` leave a token price "
+        "out for a model genai-prices does not know, so there is nothing to inherit: those "
+        "tokens cost nothing in the calls they price. Add the missing keys."
+    )
+    ui.table(
+        rows,
+        "incomplete_overrides",
+        config={"valid_from": "valid from (UTC date)", "missing_price_key": "missing price"},
+    )
+
+
 def unpriced(wh: db.Warehouse, f) -> None:
     st.subheader("Unpriced usage")
+    incomplete_overrides(wh)
     rows = q.unpriced_usage(wh, f)
     if rows.empty:
         st.caption("Every model call in this window has a price.")
@@ -178,12 +195,43 @@ def unpriced(wh: db.Warehouse, f) -> None:
     )
 
 
+def reconciliation(wh: db.Warehouse, f) -> None:
+    st.subheader("Reconciliation with provider statements")
+    rows = q.reconciliation(wh, f)
+    if rows.empty:
+        st.caption("No provider-day in this window.")
+        return
+    counts = rows.status.value_counts()
+    st.caption(
+        "Per provider and UTC day, all tenants (a statement bills the whole organisation): "
+        "the ledger beside the provider's invoice (`agentops-wh reconcile import FILE`) and "
+        "the producers' own reported cost. Days that do not match come first. "
+        + ", ".join(f"{n:,} {s}" for s, n in counts.items())
+    )
+    ui.table(
+        rows,
+        "reconciliation",
+        config={
+            "usage_date": "day (UTC)",
+            "ledger_usd": ui.money_column("ledger", 6),
+            "invoiced_usd": ui.money_column("invoiced", 6),
+            "diff_usd": ui.money_column("invoiced - ledger", 6),
+            "diff_pct": "diff %",
+            "reported_usd": ui.money_column("reported by producers", 6),
+            "reported_ledger_usd": ui.money_column("ledger of those calls", 6),
+            "model_calls": "calls",
+            "unpriced_calls": "unpriced calls",
+        },
+    )
+
+
 def ledger(wh: db.Warehouse, f) -> None:
     st.subheader("Cost ledger")
     by_build, entries = q.ledger(wh, f)
     st.caption(
         "Append-only: each build books new calls ('usage', or 'unpriced' with a NULL cost) and, "
-        "when the price book changes, the difference for calls already booked ('reprice')."
+        "when the price book changes, the difference for calls already booked ('reprice'); a "
+        "call that loses its price is reversed and booked 'unpriced' again."
     )
     ui.table(
         by_build,
@@ -220,6 +268,7 @@ def body() -> None:
         spend_breakdown(wh, f, grain)
         tokens(wh, f, grain)
         unpriced(wh, f)
+        reconciliation(wh, f)
         ledger(wh, f)
 
 

@@ -50,12 +50,13 @@ def kpi_tiles(wh: db.Warehouse, f) -> dict:
     row2 = st.columns(4)
     unpriced = now["unpriced_calls"]
     row2[0].metric(
-        "Spend",
+        "Spend (by call time)",
         ui.usd(now["spend_usd"]),
         ui.change(now["spend_usd"], prev.get("spend_usd")),
         delta_color="off",
         border=True,
-        help="Priced model calls, from the cost ledger's prices."
+        help="Priced model calls made in the window (by call time), from the cost ledger's "
+        "prices."
         + (f" {unpriced:,} unpriced calls are not included (see Cost)." if unpriced else ""),
     )
     row2[1].metric(
@@ -198,12 +199,17 @@ def workflows(wh: db.Warehouse, f) -> None:
     ]
     # Exact money: DECIMAL arithmetic in Python, rounded for display only.
     econ["wasted_usd"] = [Decimal(x) for x in econ.wasted_usd]
+    # The spend of succeeded runs over their number: running, failed and cancelled runs are
+    # in neither (their spend is the "bought nothing" figure, or not final yet).
     econ["cost_per_success_usd"] = [
         (Decimal(spend) / ok).quantize(Decimal("0.000001"), rounding=ROUND_HALF_UP) if ok else None
-        for spend, ok in zip(econ.spend_usd, econ.succeeded_runs, strict=True)
+        for spend, ok in zip(econ.succeeded_spend_usd, econ.succeeded_runs, strict=True)
     ]
     st.subheader("Workflows")
-    st.caption("Runs started in the window, with everything they cost.")
+    st.caption(
+        "Runs started in the window, with everything they cost: spend by run start (a run's "
+        "calls count in the hour it started), unlike the spend tiles above, by call time."
+    )
     left, right = st.columns(2)
     with left:
         st.markdown("**Most expensive**")
@@ -212,7 +218,7 @@ def workflows(wh: db.Warehouse, f) -> None:
             top[["workflow_id", "spend_usd", "runs", "cost_per_success_usd"]].head(10),
             "expensive_workflows",
             config={
-                "spend_usd": ui.money_column("spend", 2),
+                "spend_usd": ui.money_column("spend (by run start)", 2),
                 "cost_per_success_usd": ui.money_column("per successful run"),
             },
         )
@@ -237,12 +243,13 @@ def workflows(wh: db.Warehouse, f) -> None:
     total_spend = sum((Decimal(x) for x in econ.spend_usd), Decimal(0))
     total_waste = sum(econ.wasted_usd, Decimal(0))
     succeeded = int(econ.succeeded_runs.sum())
+    succeeded_spend = sum((Decimal(x) for x in econ.succeeded_spend_usd), Decimal(0))
     cols = st.columns(3)
     cols[0].metric(
         "Cost per successful run",
-        ui.usd(total_spend / succeeded, 4) if succeeded else "n/a",
-        help="All spend of the window's runs divided by the runs that succeeded: what one "
-        "success really costs, failures included.",
+        ui.usd(succeeded_spend / succeeded, 4) if succeeded else "n/a",
+        help="The spend of the runs that succeeded divided by their number (runs still "
+        "running, failed or cancelled are in neither; what failures cost is the next tile).",
         border=True,
     )
     cols[1].metric(
@@ -265,6 +272,7 @@ def workflows(wh: db.Warehouse, f) -> None:
             "runs",
             "succeeded_runs",
             "spend_usd",
+            "succeeded_spend_usd",
             "cost_per_success_usd",
             "wasted_usd",
             "failed_run_spend_usd",
@@ -272,7 +280,8 @@ def workflows(wh: db.Warehouse, f) -> None:
             "failed_model_calls",
         ],
         config={
-            "spend_usd": ui.money_column("spend", 2),
+            "spend_usd": ui.money_column("spend (by run start)", 2),
+            "succeeded_spend_usd": ui.money_column("of succeeded runs", 2),
             "cost_per_success_usd": ui.money_column("cost per successful run"),
             "wasted_usd": ui.money_column("spend that bought nothing"),
             "failed_run_spend_usd": ui.money_column("in failed/cancelled runs"),

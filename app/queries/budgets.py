@@ -81,3 +81,60 @@ def alerts(
             ),
         )
     )
+
+
+@st.cache_data(ttl=db.WAREHOUSE_TTL, show_spinner=False)
+def periods(wh: db.Warehouse, tenant_id: str, budget_id: str) -> pd.DataFrame:
+    """Every period of one budget (marts.fct_budget_periods), newest first."""
+    return db.query(
+        wh,
+        """
+        select
+            period_start, period_end, status, closes_at, limit_usd, spend_of_record_usd,
+            pct_used, spend_at_close_usd, adjustment_usd, spend_usd, unpriced_calls,
+            current_limit_usd, closed_at
+        from marts.fct_budget_periods
+        where tenant_id = ? and budget_id = ?
+        order by period_start desc
+        """,
+        [tenant_id, budget_id],
+    )
+
+
+@st.cache_data(ttl=db.WAREHOUSE_TTL, show_spinner=False)
+def burn_down(
+    wh: db.Warehouse, tenant_id: str, budget_id: str, period_start: object
+) -> pd.DataFrame:
+    """Spend per UTC day of one budget period, by call time, and what remains of its limit."""
+    return db.query(
+        wh,
+        """
+        with period as (
+            select tenant_id, budget_id, period_start, period_end, limit_usd
+            from marts.fct_budget_periods
+            where tenant_id = ? and budget_id = ? and period_start = ?
+        ),
+        daily as (
+            select date_trunc('day', usage.hour_start) as day, sum(usage.cost_usd) as spend_usd
+            from period
+            inner join marts.budget_scopes as scopes
+                on scopes.tenant_id = period.tenant_id and scopes.budget_id = period.budget_id
+            inner join marts.agg_usage_hourly as usage
+                on usage.tenant_id = scopes.tenant_id
+                and usage.workspace_id = scopes.workspace_id
+                and usage.project_id = scopes.project_id
+                and usage.agent_id = scopes.agent_id
+                and usage.hour_start >= period.period_start
+                and usage.hour_start < period.period_end
+            group by all
+        )
+        select
+            daily.day,
+            daily.spend_usd,
+            sum(daily.spend_usd) over (order by daily.day) as cumulative_spend_usd,
+            period.limit_usd - sum(daily.spend_usd) over (order by daily.day) as remaining_usd
+        from daily cross join period
+        order by daily.day
+        """,
+        [tenant_id, budget_id, period_start],
+    )

@@ -171,3 +171,49 @@ def ledger(
             ),
         )
     )
+
+
+@st.cache_data(ttl=db.WAREHOUSE_TTL, show_spinner=False)
+def incomplete_overrides(wh: db.Warehouse) -> pd.DataFrame:
+    """Negotiated rates that leave a token price out where genai-prices has none to inherit."""
+    return db.query(
+        wh,
+        """
+        select provider_id, model_id, valid_from, missing_price_key
+        from data_quality.dq_price_overrides_incomplete
+        order by provider_id, model_id, valid_from nulls first, missing_price_key
+        """,
+    )
+
+
+@st.cache_data(ttl=db.WAREHOUSE_TTL, show_spinner=False)
+def reconciliation(wh: db.Warehouse, f: Filters) -> pd.DataFrame:
+    """Provider-days of the window, those that do not match their statement first.
+
+    Statements bill the whole organisation, so the tenant and scope filters do not apply.
+    """
+    clauses, params = ["true"], []
+    if f.start is not None:
+        clauses.append("usage_date >= cast(? as date)")
+        params.append(f.start)
+    if f.end is not None:
+        clauses.append("usage_date < cast(? as date) + 1")
+        params.append(f.end)
+    return db.query(
+        wh,
+        f"""
+        select
+            usage_date, provider, status, ledger_usd, invoiced_usd, diff_usd, diff_pct,
+            reported_usd, reported_ledger_usd, model_calls, unpriced_calls
+        from marts.fct_cost_reconciliation
+        where {" and ".join(clauses)}
+        order by
+            case status
+                when 'over' then 0 when 'under' then 0 when 'missing_ledger' then 0
+                when 'missing_invoice' then 1 else 2
+            end,
+            abs(coalesce(diff_usd, ledger_usd)) desc, usage_date desc, provider
+        limit {db.LIST_LIMIT}
+        """,
+        params,
+    )

@@ -54,7 +54,8 @@ def run_series(wh: db.Warehouse, f: Filters, grain: str) -> pd.DataFrame:
 
 @st.cache_data(ttl=db.WAREHOUSE_TTL, show_spinner=False)
 def workflow_economics(wh: db.Warehouse, f: Filters) -> pd.DataFrame:
-    """Per workflow, for runs started in the window: outcomes, spend, and the spend that
+    """Per workflow, for runs started in the window (spend by run start): outcomes, spend, the
+    spend of the runs that succeeded, and the spend that
     bought nothing (failed or cancelled runs, and failed model calls, retried or not, in the
     other runs). Sums of the hourly mart: windows are whole UTC hours."""
     where, params = db.where(f, "hour_start")
@@ -69,6 +70,7 @@ def workflow_economics(wh: db.Warehouse, f: Filters) -> pd.DataFrame:
             cast(sum(failed_runs) as bigint) as failed_runs,
             cast(sum(cancelled_runs) as bigint) as cancelled_runs,
             coalesce(sum(spend_usd), 0) as spend_usd,
+            sum(succeeded_spend_usd) as succeeded_spend_usd,
             sum(failed_run_spend_usd) as failed_run_spend_usd,
             sum(failed_call_spend_usd) as failed_call_spend_usd,
             sum(wasted_spend_usd) as wasted_usd,

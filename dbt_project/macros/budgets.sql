@@ -101,3 +101,12 @@
     )
     {%- endif -%}
 {%- endmacro %}
+
+{#- When a budget period closes: `budget_close_grace_hours` (a dbt var, dbt_project.yml) after
+    its end, so that late events of the period still count before its figures freeze. The one
+    definition of the close: fct_budget_periods computes `closes_at` and `status` with it, and
+    whatever else needs to know whether a period is closed (alerts, the dashboard) reads those
+    columns rather than adding its own grace. -#}
+{% macro budget_closes_at(period_end) -%}
+    {{ dbt.dateadd('hour', var('budget_close_grace_hours'), period_end) }}
+{%- endmacro %}

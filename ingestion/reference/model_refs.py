@@ -41,6 +41,7 @@ import pyarrow.parquet as pq
 from ingestion.fsync import fsync_and_rename
 from ingestion.lake.store import Lake
 from ingestion.settings import DBT_PROJECT_DIR
+from ingestion.validation.names import normalised_name_sql
 
 MODEL_CALL_TYPES = ("model_call.completed", "model_call.failed")
 REFS_SCHEMA = pa.schema(
@@ -198,7 +199,8 @@ def lake_pairs(base: Path, load_ids: list[str]) -> set[Pair]:
     con = duckdb.connect()
     try:
         rows = con.execute(
-            "select distinct lower(trim(model_call.provider)), lower(trim(model_call.model)) "
+            f"select distinct {normalised_name_sql('model_call.provider')}, "
+            f"{normalised_name_sql('model_call.model')} "
             "from read_parquet(?, union_by_name = true) "
             "where event_type in ? and load_id in (select unnest(?))",
             [files, list(MODEL_CALL_TYPES), load_ids],

@@ -74,6 +74,15 @@ def _has_table(con: duckdb.DuckDBPyConnection, schema: str, table: str) -> bool:
     return bool(row and row[0])
 
 
+def _has_column(con: duckdb.DuckDBPyConnection, schema: str, table: str, column: str) -> bool:
+    row = con.execute(
+        "select count(*) from information_schema.columns "
+        "where table_schema = ? and table_name = ? and column_name = ?",
+        [schema, table, column],
+    ).fetchone()
+    return bool(row and row[0])
+
+
 def scope_tenant(
     tenant_id: str, scope: str, scope_id: str, dims: Iterable[Dims]
 ) -> tuple[str, str, str]:
@@ -97,7 +106,10 @@ def scope_tenant(
 
 def read_budget_periods(con: duckdb.DuckDBPyConnection) -> list[BudgetPeriod]:
     """Every row of marts.budget_status (current and previous periods of each budget)."""
-    rows = read_budget_status(con, _BUDGET_COLUMNS) or []
+    # is_closed: the close as the warehouse defines it (a warehouse published before it
+    # existed has every period open)
+    closes = _has_column(con, "marts", "budget_status", "is_closed")
+    rows = read_budget_status(con, _BUDGET_COLUMNS + (("is_closed",) if closes else ())) or []
     dims: list[Dims] = []
     if rows and _has_table(con, "marts", "agg_usage_hourly"):
         since = min(_utc(r["period_start"]) for r in rows)
@@ -126,6 +138,7 @@ def read_budget_periods(con: duckdb.DuckDBPyConnection) -> list[BudgetPeriod]:
                 destination=r["destination"] or "",
                 workspace_id=workspace_id,
                 project_id=project_id,
+                is_closed=bool(r.get("is_closed")),
             )
         )
     return out

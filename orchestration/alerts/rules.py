@@ -79,6 +79,9 @@ class BudgetPeriod:
     # them"), resolved from usage.
     workspace_id: str = ALL
     project_id: str = ALL
+    # Closed (budget_status.is_closed: a grace after its end, the warehouse's one definition):
+    # its figures are frozen and spend arriving later is an adjustment, not an alert.
+    is_closed: bool = False
 
     @property
     def tenant(self) -> tuple[str, str, str]:
@@ -193,10 +196,12 @@ def _budget_facts(row: BudgetPeriod) -> dict[str, Any]:
 
 
 def threshold_alerts(rows: Iterable[BudgetPeriod], known_keys: Iterable[str]) -> list[Alert]:
-    """One alert per threshold newly crossed in a budget period."""
+    """One alert per threshold newly crossed in a budget period that is not closed."""
     known = set(known_keys)
     out: list[Alert] = []
     for row in rows:
+        if row.is_closed:
+            continue
         for t in newly_crossed(row, known):
             key = budget_alert_key(row.tenant_id, row.budget_id, row.period_start, t)
             out.append(

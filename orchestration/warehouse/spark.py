@@ -48,6 +48,7 @@ PROBED_FILES = (
     "outbox/alerts/*.parquet",
     "reference/budgets.parquet",
     "reference/model_refs.parquet",
+    "reference/statements.parquet",
 )
 # The schemas readers open in the published warehouse.
 PUBLISHED_SCHEMAS = ("marts", "data_quality")

@@ -18,6 +18,7 @@ from streamlit import config as st_config
 from streamlit.testing.v1 import AppTest
 
 from ingestion.files.loader import load_paths
+from ingestion.reference.statements import import_statement
 from ingestion.settings import PROJECT_ROOT
 from ingestion.synthetic.generator import GeneratorConfig, generate_lines, write_jsonl
 from orchestration.warehouse.build import build
@@ -45,6 +46,9 @@ CONFIG = GeneratorConfig(
 )
 
 
+STATEMENT = "date,provider,amount_usd\n2026-11-01,,0.25\n2026-12-25,,5\n"
+
+
 @pytest.fixture(scope="session")
 def warehouse_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """Data directory with a lake, a quarantine and a published warehouse (~6k events)."""
@@ -56,6 +60,11 @@ def warehouse_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     write_jsonl(lines, events)
     summary = load_paths([events], data, final=True)
     assert summary.accepted > 5000 and summary.quarantined > 0
+    # A provider statement, as `agentops-wh reconcile import` writes it: one day billed, and
+    # a day without any call.
+    statement = base / "openai-2026-11.csv"
+    statement.write_text(STATEMENT)
+    import_statement(data, statement, provider="openai")
     result = build(data, dbt_vars={"budget_as_of": AS_OF})
     if not result.success:
         pytest.fail(f"the fixture warehouse did not build:\n{result.summary()}")

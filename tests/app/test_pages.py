@@ -4,11 +4,13 @@ or error box, and the numbers it shows equal the same figures computed in SQL he
 from __future__ import annotations
 
 import json
+import shutil
 from collections import Counter
-from datetime import timedelta
+from datetime import date, timedelta
 from decimal import Decimal
 from pathlib import Path
 
+import duckdb
 import pandas as pd
 import pytest
 
@@ -74,7 +76,7 @@ def test_overview_numbers_match_sql(warehouse_dir: Path, page) -> None:
     assert metric(at, "Failed runs") == f"{runs.failed:,}"
     assert metric(at, "Model calls") == f"{calls.calls:,}"
     assert metric(at, "Tokens") == f"{int(calls.tokens):,}"
-    assert metric(at, "Spend") == usd(calls.spend)
+    assert metric(at, "Spend (by call time)") == usd(calls.spend)
     assert metric(at, "Latency p50") == ms(calls.p50)
     assert metric(at, "Latency p95") == ms(calls.p95)
     delta = [m.delta for m in at.metric if m.label == "Runs"][0]
@@ -120,6 +122,20 @@ def test_overview_numbers_match_sql(warehouse_dir: Path, page) -> None:
     assert list(got.succeeded_runs) == list(want.succeeded_runs)
     assert [Decimal(x) for x in got.spend_usd] == [Decimal(x) for x in want.spend_usd]
 
+    # cost per successful run: the spend of succeeded runs over their number only
+    ok_spend, ok_runs, running = sql(
+        data,
+        """
+        select coalesce(sum(cost_usd) filter (where run_status = 'succeeded'), 0),
+               count(*) filter (where run_status = 'succeeded'),
+               count(*) filter (where run_status = 'running')
+        from marts.fct_runs where started_at >= ? and started_at < ?
+        """,
+        [start, end],
+    ).iloc[0]
+    assert ok_runs > 0 and running > 0, "the window holds running runs, kept out"
+    assert metric(at, "Cost per successful run") == usd(Decimal(ok_spend) / int(ok_runs), 4)
+
 
 def test_filters_come_from_the_url_and_apply(warehouse_dir: Path, page) -> None:
     data = warehouse_dir
@@ -137,7 +153,7 @@ def test_filters_come_from_the_url_and_apply(warehouse_dir: Path, page) -> None:
         data, "select sum(cost_usd) from marts.fct_model_calls where tenant_id = ?", [tenant]
     )
     assert metric(at, "Runs") == f"{runs:,}"
-    assert metric(at, "Spend") == usd(spend)
+    assert metric(at, "Spend (by call time)") == usd(spend)
     # A value the data does not have is dropped, not an error.
     at = page(data, "overview", range="All time", tenant="no-such-tenant")
     total = scalar(data, "select count(*) from marts.fct_runs")
@@ -556,3 +572,89 @@ def test_budget_alerts_show_their_delivery_status(
     other = scalar(data, "select max(tenant_id) from marts.fct_runs")
     at = page(data, "budgets", range="All time", tenant=other)
     assert not [m for m in at.metric if m.label.startswith("Alerts ")]
+
+
+def test_cost_reconciliation_mismatches_first(warehouse_dir: Path, page) -> None:
+    """The statement the fixture imported reaches the mart through a real build, and the Cost
+    page lists the provider-days that do not match first."""
+    data = warehouse_dir
+    at = page(data, "cost", range="All time")
+    shown = frame(at, "usage_date", "status", "invoiced_usd")
+    expected = sql(
+        data,
+        """
+        select usage_date, provider, status, ledger_usd, invoiced_usd, diff_usd
+        from marts.fct_cost_reconciliation order by usage_date, provider
+        """,
+    )
+    ledger = sql(
+        data,
+        """
+        select provider, cast(occurred_at as date) as usage_date, sum(cost_usd) as ledger_usd
+        from marts.fct_cost_ledger group by all
+        """,
+    )
+    nov_1 = ledger[(ledger.provider == "openai") & (ledger.usage_date == date(2026, 11, 1))]
+    billed = expected[expected.invoiced_usd.notna()].reset_index(drop=True)
+    assert list(billed.usage_date) == [date(2026, 11, 1), date(2026, 12, 25)]
+    assert list(billed.invoiced_usd) == [Decimal("0.25"), Decimal("5")]
+    assert billed.ledger_usd[0] == nov_1.ledger_usd.iloc[0] > Decimal("0.26")
+    assert billed.diff_usd[0] == Decimal("0.25") - billed.ledger_usd[0]
+    assert list(billed.status) == ["under", "missing_ledger"]
+    others = expected[expected.invoiced_usd.isna()]
+    assert len(others) == len(ledger) - 1 and set(others.status) == {"missing_invoice"}
+    # the page: the same rows, the two that do not match first
+    assert len(shown) == len(expected)
+    assert set(shown.status[:2]) == {"under", "missing_ledger"}
+    assert set(shown.status[2:]) == {"missing_invoice"}
+
+
+def test_budget_period_history(warehouse_dir: Path, page) -> None:
+    """The first budget's every period (fct_budget_periods), newest first: with AS_OF inside
+    the data, earlier daily periods past their grace are closed, their figure frozen."""
+    data = warehouse_dir
+    at = page(data, "budgets")
+    tenant_id, budget_id = at.selectbox(key="history_budget").value
+    shown = frame(at, "spend_of_record_usd", "adjustment_usd")
+    expected = sql(
+        data,
+        """
+        select period_start, status, spend_of_record_usd, spend_at_close_usd, adjustment_usd
+        from marts.fct_budget_periods where tenant_id = ? and budget_id = ?
+        order by period_start desc
+        """,
+        [tenant_id, budget_id],
+    )
+    assert len(shown) == len(expected) > 0
+    assert list(shown.status) == list(expected.status)
+    assert [Decimal(x) for x in shown.spend_of_record_usd] == list(expected.spend_of_record_usd)
+    closed = expected[expected.status == "closed"]
+    assert (closed.spend_of_record_usd == closed.spend_at_close_usd).all()
+    assert (closed.adjustment_usd == 0).all(), "one build: nothing arrived after a close"
+
+
+def test_cost_page_lists_incomplete_overrides(warehouse_dir: Path, tmp_path: Path, page) -> None:
+    """An override that leaves a token price out for a model genai-prices does not know (as
+    data_quality.dq_price_overrides_incomplete lists it) is named on the Cost page."""
+    data = tmp_path / "data"
+    data.mkdir()
+    shutil.copy(warehouse_dir / "warehouse.duckdb", data / "warehouse.duckdb")
+    with duckdb.connect(str(data / "warehouse.duckdb")) as con:
+        con.execute(
+            "insert into data_quality.dq_price_overrides_incomplete "
+            "values ('acme', 'in-house', date '2026-11-01', 'output_mtok')"
+        )
+    at = page(data, "cost", range="All time")
+    shown = frame(at, "provider_id", "missing_price_key")
+    assert shown.to_dict("records") == [
+        {
+            "provider_id": "acme",
+            "model_id": "in-house",
+            "valid_from": date(2026, 11, 1),
+            "missing_price_key": "output_mtok",
+        }
+    ]
+    assert any("leave a token price out" in w.value for w in at.warning)
+    # the fixture's own warehouse has none: no warning there
+    at = page(warehouse_dir, "cost", range="All time")
+    assert not any("leave a token price out" in w.value for w in at.warning)

@@ -16,7 +16,7 @@ def test_dashboard_filtered_to_one_tenant_shows_only_its_rows(two_tenants: Corpu
         want = [e for e in corpus.events[tenant] if "model_call" in e]
         at = page(corpus.data_dir, "overview", range="Last 24 hours", tenant=tenant)
         assert metric(at, "Model calls") == f"{len(want):,}"
-        assert metric(at, "Spend") == usd(sum(price(e) for e in want))
+        assert metric(at, "Spend (by call time)") == usd(sum(price(e) for e in want))
         # A trace link names the tenant, and opens that tenant's run.
         at = page(corpus.data_dir, "traces", tenant=tenant, run="run-1")
         assert metric(at, "Model calls") == "2"

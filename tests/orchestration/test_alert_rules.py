@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 
@@ -98,6 +99,13 @@ def test_threshold_alerts_one_per_new_threshold() -> None:
     ]
     assert alerts[0].destination == "slack:#acme-finance"
     assert alerts[0].current_value == 84.0
+
+
+def test_a_closed_period_raises_no_threshold_alert() -> None:
+    """Late spend that crosses a threshold of a closed period is an adjustment, not an alert."""
+    previous = period(period_kind="previous", elapsed_fraction=1.0)
+    assert len(threshold_alerts([previous], [])) == 2
+    assert threshold_alerts([replace(previous, is_closed=True)], []) == []
 
 
 def test_forecast_alert_only_before_any_threshold_and_once_per_period() -> None:

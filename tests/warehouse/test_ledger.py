@@ -8,7 +8,7 @@ One story on a private copy of the dbt project (so price_overrides.csv can chang
    for each call booked unpriced; a rebuild appends nothing;
 3. a second load: only the new calls are booked;
 4. the overrides are removed: the gpt-4o calls go back to list price, the unknown model's
-   calls are reversed to 0 and are unpriced again.
+   calls are reversed to 0 and booked 'unpriced' again (NULL, beside the reversal).
 
 After every step the entries of each call sum to its price, computed here independently: with
 genai-prices' calc_price for list prices, and with plain Decimal arithmetic for the overrides.
@@ -16,7 +16,9 @@ genai-prices' calc_price for list prices, and with plain Decimal arithmetic for 
 
 from __future__ import annotations
 
+import copy
 from collections import Counter
+from datetime import datetime
 from decimal import Decimal
 from pathlib import Path
 
@@ -27,13 +29,15 @@ from genai_prices import Usage
 
 from ingestion.files.loader import load_paths
 from orchestration.warehouse import build as warehouse
+from tests.orchestration.test_exports import check_exports
 from tests.warehouse.fixtures import make_fixture
 from tests.warehouse.pricing_support import build_warehouse, copy_project
 
 pytestmark = pytest.mark.slow
 
 OVERRIDES_HEADER = "provider_id,model_id,valid_from,price_key,tier_start,price_usd\n"
-# gpt-4o at a negotiated 2 / 8 USD per MTok; no cache prices, so cached tokens bill as input.
+# gpt-4o at a negotiated 2 / 8 USD per MTok; the keys it leaves out (cache reads) are inherited
+# from genai-prices.
 GPT_4O_DEAL = {"input_mtok": Decimal("2"), "output_mtok": Decimal("8")}
 # A model genai-prices does not know, priced by the exact strings the producer sends.
 UNKNOWN_DEAL = {"input_mtok": Decimal("0.5"), "output_mtok": Decimal("1.5")}
@@ -47,37 +51,46 @@ def deal_cost(deal: dict[str, Decimal], inp: int, out: int) -> Decimal:
     return (inp * deal["input_mtok"] + out * deal["output_mtok"]) / Decimal(1_000_000)
 
 
+def call_cost(
+    provider: str,
+    model: str,
+    at: datetime,
+    usage: tuple[int, int, int, int],
+    overrides: bool,
+) -> Decimal | None:
+    """One call's price from its (input, output, cached, cache write) tokens, in Python."""
+    inp, outp, cached, write = usage
+    if overrides and model == "no-such-model-xyz":
+        return deal_cost(UNKNOWN_DEAL, inp, outp)
+    tokens = Usage(
+        input_tokens=inp, output_tokens=outp, cache_read_tokens=cached, cache_write_tokens=write
+    )
+    try:
+        calc = genai_prices.calc_price(
+            tokens, model_ref=model, provider_id=provider, genai_request_timestamp=at
+        )
+    except LookupError:
+        return None
+    if overrides and calc.model.id == "gpt-4o":
+        # genai-prices' own price for the call with the deal's keys replaced: the keys the
+        # deal leaves out (cache reads) are inherited
+        deal = copy.copy(calc.model_price)
+        for key, price in GPT_4O_DEAL.items():
+            setattr(deal, key, price)
+        return deal.calc_price(tokens)["total_price"]
+    return calc.total_price
+
+
 def expected_costs(con: duckdb.DuckDBPyConnection, overrides: bool) -> dict[str, Decimal | None]:
     """Each call's price, computed in Python from the staged usage (not from the SQL)."""
-    out: dict[str, Decimal | None] = {}
     calls = con.sql(
         "select model_call_id, provider, model, occurred_at, input_tokens, output_tokens, "
         "cached_tokens, cache_write_tokens from staging.stg_lake__model_calls"
     ).fetchall()
-    for call_id, provider, model, at, inp, outp, cached, write in calls:
-        if overrides and model == "no-such-model-xyz":
-            out[call_id] = deal_cost(UNKNOWN_DEAL, inp, outp)
-            continue
-        try:
-            calc = genai_prices.calc_price(
-                Usage(
-                    input_tokens=inp,
-                    output_tokens=outp,
-                    cache_read_tokens=cached,
-                    cache_write_tokens=write,
-                ),
-                model_ref=model,
-                provider_id=provider,
-                genai_request_timestamp=at,
-            )
-        except LookupError:
-            out[call_id] = None
-            continue
-        if overrides and calc.model.id == "gpt-4o":
-            out[call_id] = deal_cost(GPT_4O_DEAL, inp, outp)
-        else:
-            out[call_id] = calc.total_price
-    return out
+    return {
+        call_id: call_cost(provider, model, at, tuple(usage), overrides)
+        for call_id, provider, model, at, *usage in calls
+    }
 
 
 def ledger(con: duckdb.DuckDBPyConnection) -> list[tuple]:
@@ -185,15 +198,21 @@ def test_ledger_books_differences_only(tmp_path: Path, monkeypatch: pytest.Monke
         assert version.fetchall() == [("genai-prices-0.2.3+none",)]
     new = final[len(after_load) :]
     changed = {c for c, p in expected_final.items() if p != expected_load[c]}
-    assert sorted(e[1] for e in new) == sorted(changed)
     lost = {c for c in changed if expected_final[c] is None}
     assert lost, "the unknown model's calls lose their price"
+    # one reprice per changed call, and an 'unpriced' entry beside each reversal
+    assert sorted(e[1] for e in new) == sorted([*changed, *lost])
     for _, call_id, reason, cost, _, _ in new:
         before, now = expected_load[call_id], expected_final[call_id]
-        assert reason == "reprice"
-        assert cost == (now or 0) - before
+        if reason == "unpriced":
+            assert call_id in lost and cost is None
+        else:
+            assert reason == "reprice"
+            assert cost == (now or 0) - before
     assert_balanced(final, expected_final)
     assert len({e[0] for e in final}) == len(final), "ledger_entry_id is unique"
+    # The exports of this ledger (its reprices included), without a build of their own.
+    check_exports(db, tmp_path)
     print(
         f"\nledger: {len(first)} first entries, {len(after_deal) - len(first)} after the deal, "
         f"{len(after_load) - len(after_deal)} for {len(arrived)} new calls, "

@@ -16,8 +16,8 @@ One story, built once for the module (Spark is slow to start, and every build is
 
 After each stage the published warehouse of each data dir is kept and compared: every table of
 `marts` and `data_quality` equal row for row (timestamps compared as UTC instants; build
-stamps excluded: built_at, booked_at, registered_at, and budget_status's as_of, pinned by
-`budget_as_of`).
+stamps excluded: built_at, booked_at, registered_at, closed_at, and budget_status's as_of,
+pinned by `budget_as_of`).
 
 The Spark builds leave dbt's data tests out to keep the suite's time: they test on Spark what
 the row-for-row comparison with DuckDB's tested build already shows.
@@ -41,14 +41,14 @@ from orchestration.warehouse import build as warehouse
 from orchestration.warehouse import engine_switch
 from orchestration.warehouse import spark as engine_spark
 from tests.warehouse.pricing_support import copy_project
-from tests.warehouse.test_ledger import GPT_4O_DEAL, OVERRIDES, UNKNOWN_DEAL, deal_cost
+from tests.warehouse.test_ledger import OVERRIDES, call_cost
 from tests.warehouse.test_pricing_money_rule import expected_cost, generate_calls
 
 pytestmark = pytest.mark.slow
 
 REQUIRE_ENV = "AGENTOPS_REQUIRE_SPARK"
 PINNED = {"budget_as_of": "2026-11-20T12:00:00Z"}
-STAMPS = {"built_at", "booked_at", "as_of", "registered_at"}
+STAMPS = {"built_at", "booked_at", "as_of", "registered_at", "closed_at"}
 SCHEMAS = ("marts", "data_quality")
 # Lines the loader quarantines (fct_quarantined_lines on both engines): bad JSON, a missing
 # field, bytes that are not UTF-8 (kept as raw_b64), an escaped secret (redacted in raw).
@@ -335,11 +335,11 @@ def test_reprice_after_override_on_spark(stages) -> None:
         before = con.execute(query).fetchall()
     with duckdb.connect(str(stages["full"]["spark"]), read_only=True) as con:
         after = con.execute(query).fetchall()
-        usage = {
-            (t, c): (i, o)
-            for t, c, i, o in con.execute(
-                "select tenant_id, model_call_id, input_tokens, output_tokens "
-                "from marts.fct_model_calls"
+        calls = {
+            (t, c): (p, m, at, tuple(usage))
+            for t, c, p, m, at, *usage in con.execute(
+                "select tenant_id, model_call_id, provider, model, occurred_at, input_tokens, "
+                "output_tokens, cached_tokens, cache_write_tokens from marts.fct_model_calls"
             ).fetchall()
         }
     assert set(before) <= set(after), "earlier entries never change"
@@ -348,9 +348,8 @@ def test_reprice_after_override_on_spark(stages) -> None:
     sums: dict[tuple[str, str], Decimal] = defaultdict(Decimal)
     for tenant, call, _, _, cost, _, _ in after:
         sums[tenant, call] += cost or 0
-    for tenant, call, model, _, _, _, _ in new:
-        deal = UNKNOWN_DEAL if model == "no-such-model-xyz" else GPT_4O_DEAL
-        assert sums[tenant, call] == deal_cost(deal, *usage[tenant, call]), (tenant, call, model)
+    for tenant, call, *_ in new:
+        assert sums[tenant, call] == call_cost(*calls[tenant, call], overrides=True), (tenant, call)
 
 
 def test_ledger_carried_over_between_engines(stages) -> None:

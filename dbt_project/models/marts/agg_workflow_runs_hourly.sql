@@ -2,7 +2,8 @@
     runs started in that hour ended (a workflow's health) and what they cost, including the
     spend that bought nothing (its economics): all of a failed or cancelled run's cost, and
     the failed model calls of the other runs, retried or not. Every measure adds up over any
-    set of hours and dimensions; rates and costs per success are ratios of those sums.
+    set of hours and dimensions; rates and costs per success are ratios of those sums (cost per
+    successful run: succeeded_spend_usd / succeeded_runs, so running runs are not in it).
 
     A table, recomputed from fct_runs by every build: a run's status changes until it ends. -#}
 
@@ -66,6 +67,8 @@ rolled_up as (
         count(*) filter (where run_status = 'running') as running_runs,
         cast(sum(failed_model_calls) as bigint) as failed_model_calls,
         sum(cost_usd) as spend_usd,
+        coalesce(sum(cost_usd) filter (where run_status = 'succeeded'), 0)
+            as succeeded_spend_usd,
         coalesce(sum(cost_usd) filter (where is_lost), 0) as failed_run_spend_usd,
         coalesce(sum(failed_call_cost_usd) filter (where not is_lost), 0)
             as failed_call_spend_usd
@@ -95,6 +98,7 @@ final as (
         running_runs,
         failed_model_calls,
         cast(spend_usd as decimal(38, 24)) as spend_usd,
+        cast(succeeded_spend_usd as decimal(38, 24)) as succeeded_spend_usd,
         cast(failed_run_spend_usd as decimal(38, 24)) as failed_run_spend_usd,
         cast(failed_call_spend_usd as decimal(38, 24)) as failed_call_spend_usd,
         cast(failed_run_spend_usd + failed_call_spend_usd as decimal(38, 24))

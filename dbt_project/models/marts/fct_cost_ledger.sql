@@ -8,7 +8,7 @@
                  gets a price, e.g. from a new override);
     - `unpriced` the first booking of a call without a price: NULL cost, never 0;
     - `reprice`  the price book changed: the delta (a reversal down to 0 if the call lost its
-                 price).
+                 price, followed by an `unpriced` entry so the ledger says so).
 
     New calls are those without an entry yet (race-free, unlike a load-time watermark: a load
     that commits during a build is simply booked by the next one). Calls already booked are
@@ -85,17 +85,20 @@ price_book as (
 ledger as (
 
     {% if only_new %}
-    select tenant_id, model_call_id, cost_usd, price_book_version, booked_at from {{ this }}
+    select tenant_id, model_call_id, cost_usd, reason, price_book_version, booked_at
+    from {{ this }}
     where {{ tenant_key_in(
         'model_call_id', '(select * from priced where built_at > ' ~ last_booking_at ~ ')'
     ) }}
     {% elif is_incremental() %}
-    select tenant_id, model_call_id, cost_usd, price_book_version, booked_at from {{ this }}
+    select tenant_id, model_call_id, cost_usd, reason, price_book_version, booked_at
+    from {{ this }}
     {% else %}
     select
         cast(null as {{ dbt.type_string() }}) as tenant_id,
         cast(null as {{ dbt.type_string() }}) as model_call_id,
         cast(null as decimal(38, 24)) as cost_usd,
+        cast(null as {{ dbt.type_string() }}) as reason,
         cast(null as {{ dbt.type_string() }}) as price_book_version,
         cast(null as {{ type_timestamptz() }}) as booked_at
     where false
@@ -140,7 +143,11 @@ booked as (
     select
         {{ tenant_key('model_call_id') }},
         sum(cost_usd) as booked_cost_usd,
-        count(*) as entry_count
+        count(*) as entry_count,
+        -- unpriced as last booked: its latest build booked an 'unpriced' entry
+        coalesce(
+            max(case when reason = 'unpriced' then booked_at end) = max(booked_at), false
+        ) as is_booked_unpriced
     from ledger
     where {{ tenant_key_in('model_call_id', 'candidates') }}
     group by all
@@ -172,15 +179,43 @@ entries as (
     left join booked
         on {{ tenant_key_match('model_call_id', 'candidates', 'booked') }}
 
+),
+
+-- A call that lost its price (booked priced, unpriced now) gets, beside the reversal of what
+-- was booked, an 'unpriced' entry (NULL cost) after it: the ledger then says the call is
+-- unpriced, as fct_model_calls does, instead of a silent 0 that reads as a priced call.
+unpriced_markers as (
+
+    select
+        candidates.tenant_id,
+        candidates.model_call_id,
+        candidates.price_book_version,
+        booked.entry_count + case when booked.booked_cost_usd <> 0 then 2 else 1 end
+            as entry_sequence,
+        'unpriced' as reason,
+        cast(null as decimal(38, 24)) as entry_cost_usd
+    from candidates
+    inner join booked
+        on {{ tenant_key_match('model_call_id', 'candidates', 'booked') }}
+    where candidates.cost_usd is null and not booked.is_booked_unpriced
+
+),
+
+all_entries as (
+
+    select * from entries where reason is not null
+    union all
+    select * from unpriced_markers
+
 )
 
 select
     {{ pricing_sha256(
-        "concat_ws('|', " ~ tenant_key_string('model_call_id', 'entries')
-        ~ ", entries.price_book_version, entries.reason, "
-        ~ "cast(entries.entry_sequence as " ~ dbt.type_string() ~ "))"
+        "concat_ws('|', " ~ tenant_key_string('model_call_id', 'all_entries')
+        ~ ", all_entries.price_book_version, all_entries.reason, "
+        ~ "cast(all_entries.entry_sequence as " ~ dbt.type_string() ~ "))"
     ) }} as ledger_entry_id,
-    entries.model_call_id,
+    all_entries.model_call_id,
     calls.run_id,
     calls.tenant_id,
     calls.workspace_id,
@@ -190,12 +225,11 @@ select
     calls.provider,
     calls.model,
     calls.occurred_at,
-    cast(entries.entry_cost_usd as decimal(38, 24)) as cost_usd,
+    cast(all_entries.entry_cost_usd as decimal(38, 24)) as cost_usd,
     'USD' as currency,
-    entries.reason,
-    entries.price_book_version,
+    all_entries.reason,
+    all_entries.price_book_version,
     {{ build_stamp() }} as booked_at
-from entries
+from all_entries
 inner join calls
-    on {{ tenant_key_match('model_call_id', 'entries', 'calls') }}
-where entries.reason is not null
+    on {{ tenant_key_match('model_call_id', 'all_entries', 'calls') }}

@@ -14,6 +14,10 @@
        input count when they have a price of their own (else billed as input); output tokens;
        one request. Every other unit genai-prices knows counts 0 for our events (proved for
        every conditional price of the package by ingestion.reference.pricebook.check_leaf_rule).
+       An override that names only some keys inherits the others, per call, from the
+       condition genai-prices itself would use for the call (same date and tier rules); where
+       genai-prices does not know the model, they stay unpriced (the build warns and
+       marts.price_overrides_incomplete lists the override).
     5. cost_usd = sum(count * price of one unit), DECIMAL(38, 24), exact: no division, no
        DOUBLE. A condition without prices costs 0, as in genai-prices; a call with no price at
        all is 'unpriced' with a NULL cost, never 0.
@@ -120,8 +124,9 @@ pair_conditions as (
 
 ),
 
--- One row per call: the winning condition, or NULLs when the call has no price at all.
-call_conditions as (
+-- Every condition active for a call, ranked twice: among all (the winner) and among
+-- genai-prices' own (what an override that leaves a price key out inherits).
+call_candidates as (
 
     select
         calls.*,
@@ -130,7 +135,15 @@ call_conditions as (
         pair_conditions.price_source,
         pair_conditions.condition_provider_id,
         pair_conditions.condition_model_id,
-        pair_conditions.price_index
+        pair_conditions.price_index,
+        row_number() over (
+            partition by {{ tenant_key('model_call_id', 'calls') }}
+            order by pair_conditions.match_rank desc nulls last, pair_conditions.price_index desc
+        ) as win_rank,
+        row_number() over (
+            partition by {{ tenant_key('model_call_id', 'calls') }}, pair_conditions.price_source
+            order by pair_conditions.price_index desc
+        ) as source_rank
     from calls
     left join refs
         on calls.provider = refs.provider
@@ -162,10 +175,26 @@ call_conditions as (
             -- genai-prices falls back to its first conditional price when none is active
             or (pair_conditions.price_source = 'genai-prices' and pair_conditions.price_index = 0)
         )
-    qualify row_number() over (
-        partition by {{ tenant_key('model_call_id', 'calls') }}
-        order by pair_conditions.match_rank desc nulls last, pair_conditions.price_index desc
-    ) = 1
+
+),
+
+-- One row per call: the winning condition (NULLs when the call has no price at all) and,
+-- when an override wins, genai-prices' condition for the same call (NULLs when genai-prices
+-- does not know the model).
+call_conditions as (
+
+    select
+        winner.*,
+        book.condition_provider_id as book_provider_id,
+        book.condition_model_id as book_model_id,
+        book.price_index as book_price_index
+    from call_candidates as winner
+    left join call_candidates as book
+        on {{ tenant_key_match('model_call_id', 'winner', 'book') }}
+        and winner.price_source = 'override'
+        and book.price_source = 'genai-prices'
+        and book.source_rank = 1
+    where winner.win_rank = 1
 
 ),
 
@@ -249,57 +278,72 @@ band_prices as (
 
 ),
 
+-- Each call's price of one unit per key: the winning condition's, and for a key an override
+-- leaves out, genai-prices' price of the same call (its tier band included).
+call_prices as (
+
+    select
+        call_conditions.*,
+        coalesce(own.input_token_usd, inherited.input_token_usd) as input_token_usd,
+        coalesce(own.output_token_usd, inherited.output_token_usd) as output_token_usd,
+        coalesce(own.cache_read_token_usd, inherited.cache_read_token_usd)
+            as cache_read_token_usd,
+        coalesce(own.cache_write_token_usd, inherited.cache_write_token_usd)
+            as cache_write_token_usd,
+        coalesce(own.request_usd, inherited.request_usd) as request_usd
+    from call_conditions
+    -- a tier applies once input tokens EXCEED its start: input in (band_start, band_end]
+    left join band_prices as own
+        on call_conditions.price_source = own.price_source
+        and call_conditions.condition_provider_id = own.provider_id
+        and call_conditions.condition_model_id = own.model_id
+        and call_conditions.price_index = own.price_index
+        and call_conditions.input_tokens > own.band_start
+        and (own.band_end is null or call_conditions.input_tokens <= own.band_end)
+    left join band_prices as inherited
+        on inherited.price_source = 'genai-prices'
+        and call_conditions.book_provider_id = inherited.provider_id
+        and call_conditions.book_model_id = inherited.model_id
+        and call_conditions.book_price_index = inherited.price_index
+        and call_conditions.input_tokens > inherited.band_start
+        and (inherited.band_end is null or call_conditions.input_tokens <= inherited.band_end)
+
+),
+
 costed as (
 
     select
-        call_conditions.tenant_id,
-        call_conditions.model_call_id,
-        call_conditions.price_provider_id,
-        call_conditions.price_model_id,
-        call_conditions.price_source,
-        call_conditions.loaded_at,
+        tenant_id,
+        model_call_id,
+        price_provider_id,
+        price_model_id,
+        price_source,
+        loaded_at,
         case
-            when call_conditions.price_source is not null then
+            when price_source is not null then
                 -- input tokens not priced as cache reads or writes
                 coalesce(
                     (
-                        call_conditions.input_tokens
+                        input_tokens
                         - case
-                            when band_prices.cache_read_token_usd is not null
-                                then call_conditions.cached_tokens
+                            when cache_read_token_usd is not null then cached_tokens
                             else 0
                         end
                         - case
-                            when band_prices.cache_write_token_usd is not null
-                                then call_conditions.cache_write_tokens
+                            when cache_write_token_usd is not null then cache_write_tokens
                             else 0
                         end
-                    ) * band_prices.input_token_usd,
+                    ) * input_token_usd,
                     cast(0 as decimal(38, 24))
                 )
+                + coalesce(output_tokens * output_token_usd, cast(0 as decimal(38, 24)))
+                + coalesce(cached_tokens * cache_read_token_usd, cast(0 as decimal(38, 24)))
                 + coalesce(
-                    call_conditions.output_tokens * band_prices.output_token_usd,
-                    cast(0 as decimal(38, 24))
+                    cache_write_tokens * cache_write_token_usd, cast(0 as decimal(38, 24))
                 )
-                + coalesce(
-                    call_conditions.cached_tokens * band_prices.cache_read_token_usd,
-                    cast(0 as decimal(38, 24))
-                )
-                + coalesce(
-                    call_conditions.cache_write_tokens * band_prices.cache_write_token_usd,
-                    cast(0 as decimal(38, 24))
-                )
-                + coalesce(band_prices.request_usd, cast(0 as decimal(38, 24)))
+                + coalesce(request_usd, cast(0 as decimal(38, 24)))
         end as cost_usd
-    from call_conditions
-    -- a tier applies once input tokens EXCEED its start: input in (band_start, band_end]
-    left join band_prices
-        on call_conditions.price_source = band_prices.price_source
-        and call_conditions.condition_provider_id = band_prices.provider_id
-        and call_conditions.condition_model_id = band_prices.model_id
-        and call_conditions.price_index = band_prices.price_index
-        and call_conditions.input_tokens > band_prices.band_start
-        and (band_prices.band_end is null or call_conditions.input_tokens <= band_prices.band_end)
+    from call_prices
 
 )
 

@@ -25,8 +25,8 @@ book as (
 override_versions as (
 
     select distinct
-        lower(trim(provider_id)) as provider_id,
-        lower(trim(model_id)) as model_id,
+        {{ normalised_name('provider_id') }} as provider_id,
+        {{ normalised_name('model_id') }} as model_id,
         valid_from
     from {{ ref('price_overrides') }}
 

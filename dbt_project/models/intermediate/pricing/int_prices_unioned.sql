@@ -22,8 +22,8 @@ book as (
 override_rows as (
 
     select
-        lower(trim(provider_id)) as provider_id,
-        lower(trim(model_id)) as model_id,
+        {{ normalised_name('provider_id') }} as provider_id,
+        {{ normalised_name('model_id') }} as model_id,
         valid_from,
         price_key,
         coalesce(tier_start, -1) as tier_start,

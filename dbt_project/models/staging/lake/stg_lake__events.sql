@@ -68,8 +68,8 @@ renamed as (
         step.latency_ms as step_latency_ms,
 
         model_call.model_call_id,
-        lower(trim(model_call.provider)) as provider,
-        lower(trim(model_call.model)) as model,
+        {{ normalised_name('model_call.provider') }} as provider,
+        {{ normalised_name('model_call.model') }} as model,
         model_call.step_id as model_call_step_id,
         model_call.latency_ms as model_call_latency_ms,
         model_call.request_id,
