@@ -12,6 +12,25 @@
     {%- endif -%}
 {%- endmacro %}
 
+{#- How long a budget period stays open for late spend after its end, in hours: the var
+    `budget_close_grace_hours`, else $AGENTOPS_BUDGET_CLOSE_GRACE, else 1 (the default
+    ingestion/settings.py gives the alerts too). A period is closed from period_end + grace. -#}
+{% macro budget_close_grace_hours() -%}
+    {%- set raw = var('budget_close_grace_hours', env_var('AGENTOPS_BUDGET_CLOSE_GRACE', '') or '1') -%}
+    {%- set hours = raw | string | trim | float(-1) -%}
+    {%- if hours < 0 -%}
+        {{ exceptions.raise_compiler_error(
+            "budget_close_grace_hours / AGENTOPS_BUDGET_CLOSE_GRACE = '" ~ raw
+            ~ "' is not a number of hours >= 0; write e.g. 1 or 0.25") }}
+    {%- endif -%}
+    {{ return(hours) }}
+{%- endmacro %}
+
+{#- When a period that ends at `period_end` closes: its end plus the close grace. -#}
+{% macro budget_closes_at(period_end) -%}
+    {{ dbt.dateadd('second', (budget_close_grace_hours() * 3600) | int, period_end) }}
+{%- endmacro %}
+
 {#- Start of the UTC period (daily, weekly from Monday, monthly) containing `ts`,
     `offset` periods later (-1: the previous one). -#}
 {% macro budget_period_start(period, ts, offset=0) -%}
