@@ -151,8 +151,8 @@ def budget_table(wh: db.Warehouse, f) -> pd.DataFrame:
             "is_closed": st.column_config.CheckboxColumn(
                 "closed", help="Past its end plus the close grace: no live alerts any more."
             ),
-            "limit_usd": ui.money_column("limit", 2),
-            "spend_usd": ui.money_column("spend", 2),
+            "limit_usd": ui.money_column("limit"),
+            "spend_usd": ui.money_column("spend"),
             "pct_used": st.column_config.ProgressColumn(
                 "% used", format="%.1f%%", min_value=0, max_value=100
             ),
@@ -160,7 +160,7 @@ def budget_table(wh: db.Warehouse, f) -> pd.DataFrame:
             "is_scope_seen": st.column_config.CheckboxColumn(
                 "scope seen", help="Whether any event of the tenant ever named this scope."
             ),
-            "forecast_usd": ui.money_column("forecast at period end", 2),
+            "forecast_usd": ui.money_column("forecast at period end"),
             "is_forecast_over_limit": st.column_config.CheckboxColumn("forecast over"),
             "unpriced_calls": "unpriced calls (not in spend)",
         },

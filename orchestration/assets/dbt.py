@@ -56,6 +56,17 @@ SEED_CONDITION = (
 ) & ~dg.AutomationCondition.in_progress()
 
 
+# Eager, but not held back by an upstream this Dagster instance never materialized: the tables
+# exist (`agentops-wh build` or `make demo` built them all before Dagster started), and with
+# eager's `~any_deps_missing` a new instance would never publish: `published_warehouse`
+# depends on every model, and the models nothing new touches are never run.
+EAGER = (
+    dg.AutomationCondition.eager()
+    .without(~dg.AutomationCondition.any_deps_missing())
+    .with_label("eager (upstreams never materialized here do not hold it back)")
+)
+
+
 class WarehouseDbtTranslator(DagsterDbtTranslator):
     """Keys dbt sources to the ingestion and outbox assets; dbt nodes in group `warehouse`;
     seeds versioned by their file and configuration, models eager."""
@@ -68,10 +79,7 @@ class WarehouseDbtTranslator(DagsterDbtTranslator):
         if props["resource_type"] == "source":
             key = SOURCE_ASSET_KEYS.get((props["source_name"], props["name"]))
             return spec.replace_attributes(key=key) if key else spec
-        if props["resource_type"] == "seed":
-            condition = SEED_CONDITION
-        else:
-            condition = dg.AutomationCondition.eager()
+        condition = SEED_CONDITION if props["resource_type"] == "seed" else EAGER
         return spec.replace_attributes(group_name="warehouse", automation_condition=condition)
 
     def get_code_version(self, dbt_resource_props: Mapping[str, Any]) -> str | None:

@@ -5,7 +5,7 @@
 
 import dagster as dg
 
-from orchestration.assets.dbt import warehouse_dbt_models
+from orchestration.assets.dbt import EAGER, warehouse_dbt_models
 from orchestration.resources import WarehouseResource
 
 
@@ -14,7 +14,7 @@ from orchestration.resources import WarehouseResource
     deps=[warehouse_dbt_models],
     group_name="warehouse",
     kinds={"duckdb"},
-    automation_condition=dg.AutomationCondition.eager(),
+    automation_condition=EAGER,
     description=(
         "$AGENTOPS_DATA_DIR/warehouse.duckdb: the last successful build, checkpointed, copied "
         "and renamed into place atomically, so readers (the dashboard, the budget sensor) open "
