@@ -19,6 +19,7 @@ object, or the path of a file holding one) maps each destination to a webhook UR
 
 from __future__ import annotations
 
+import logging
 import os
 import random
 import tempfile
@@ -64,6 +65,7 @@ SLACK_URL_ENV = "SLACK_WEBHOOK_URL"
 WEBHOOK_URL_ENV = "AGENTOPS_ALERT_WEBHOOK_URL"
 ROUTES_ENV = "AGENTOPS_ALERT_ROUTES"
 MAX_BACKOFF_SECONDS = 900.0
+log = logging.getLogger("agentops.alerts")
 
 
 # --- routes -------------------------------------------------------------------------------
@@ -393,6 +395,20 @@ def deliver_pending(
             keys = list(message.keys)
             report.messages += 1
             report.digests += int(message.is_digest)
+            log.info(
+                "alert message %s: %d alert(s) to %s",
+                result.outcome,
+                len(keys),
+                ", ".join(sorted({a.destination for a in message.alerts})),
+                extra={
+                    "run_id": claim_id,
+                    "tenant_id": sorted({_tenant(a) for a in message.alerts}),
+                    "dedupe_keys": keys,
+                    "status_code": result.status_code,
+                    "error": result.error,
+                    "route_note": route.note,
+                },
+            )
             if result.outcome == SENT:
                 outbox.mark_sent(keys, claim_id, done)
                 report.sent.extend(keys)
@@ -413,6 +429,11 @@ def deliver_pending(
     report.events_file, report.events_written = write_alert_events(outbox, landing_dir)
     report.snapshot_rows = outbox.export_snapshot(snapshot_path)
     return report
+
+
+def _tenant(alert: Alert) -> str:
+    f = alert.facts
+    return str(f.get("tenant_id") or (f.get("tenant") or ["-"])[0])
 
 
 def write_alert_events(outbox: Outbox, landing_dir: Path) -> tuple[str | None, int]:

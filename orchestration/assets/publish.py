@@ -7,6 +7,7 @@ import dagster as dg
 
 from orchestration.assets.dbt import EAGER, warehouse_dbt_models
 from orchestration.resources import WarehouseResource
+from orchestration.warehouse.build import log_published
 
 
 @dg.asset(
@@ -26,6 +27,7 @@ def published_warehouse(
 ) -> dg.MaterializeResult:
     path = warehouse.publish()
     context.log.info(f"published {path}")
+    log_published(warehouse.base(), path, context.run_id)
     return dg.MaterializeResult(
         metadata={
             "path": dg.MetadataValue.path(str(path)),

@@ -605,4 +605,5 @@ def test_budget_page_from_an_alert_shows_its_period_its_alerts_and_what_was_sent
     listed = frame(at, "dedupe_key", "delivery_status")
     assert sorted(listed.dedupe_key) == sorted(keys[:2])
     assert set(listed.delivery_status) == {"sent"}
+    assert set(listed.delivery_error) == {"\u2014"}  # an em dash, never a literal None
     assert any("`slack:#nowhere`" in w.value and "SLACK_WEBHOOK_URL" in w.value for w in at.warning)

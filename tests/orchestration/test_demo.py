@@ -61,11 +61,15 @@ def processes_of(data_dir: Path) -> list[str]:
     return found
 
 
-def wait_for(what: str, check: Callable[[], Any], timeout: float, log: Path) -> Any:
+def wait_for(
+    what: str, check: Callable[[], Any], timeout: float, log: Path, demo: subprocess.Popen
+) -> Any:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if result := check():
             return result
+        if demo.poll() is not None:
+            pytest.fail(f"the demo exited ({demo.returncode}):\n{log.read_text()[-4000:]}")
         time.sleep(1)
     pytest.fail(f"timed out waiting for {what}; demo output:\n{log.read_text()[-4000:]}")
 
@@ -151,7 +155,9 @@ def test_the_demo_end_to_end_and_nothing_is_left_running(
             start_new_session=True,
         )  # fmt: skip
     try:
-        wait_for("the services", lambda: "Ctrl-C stops everything." in log.read_text(), 240, log)
+        wait_for(
+            "the services", lambda: "Ctrl-C stops everything." in log.read_text(), 240, log, demo
+        )
         text = log.read_text()
         tokens = [w.split("=", 1)[1] for w in text.split() if w.startswith("AGENTOPS_TOKEN=aow_")]
         assert len(tokens) == 1 and text.count("aow_") == 1, text  # shown once, and only once
@@ -167,13 +173,13 @@ def test_the_demo_end_to_end_and_nothing_is_left_running(
         with urllib.request.urlopen(request, timeout=10) as resp:
             assert resp.status == 202
         ids = [e["model_call"]["model_call_id"] for e in events]
-        wait_for("the events in the warehouse", lambda: in_warehouse(data, ids), 240, log)
+        wait_for("the events in the warehouse", lambda: in_warehouse(data, ids), 240, log, demo)
 
         assert get(f"http://127.0.0.1:{dashboard}/_stcore/health") == (200, "ok")
         status, page = get(f"http://127.0.0.1:{dashboard}/budgets")
         assert status == 200 and "<title>" in page
 
-        wait_for("the alert", lambda: slack.delivered, 120, log)
+        wait_for("the alert", lambda: slack.delivered, 120, log, demo)
         time.sleep(12)  # a second alert sensor tick sends nothing more
         assert [(r.path, r.body["text"]) for r in slack.received] == [
             ("/routes/smoke", "Budget smoke crossed 100% of its limit")
