@@ -29,6 +29,8 @@ from orchestration.warehouse.build import (
     needs_full_refresh,
     record_layout,
     record_seeds,
+    seed_args,
+    skips_seeds,
 )
 
 SEEDS = "resource_type:seed"
@@ -118,6 +120,13 @@ def warehouse_seeds(
             engine_spark.spark_dir(base).mkdir(parents=True, exist_ok=True)
             args = ["build", "--target", engine_spark.spark_target()]
         else:
+            if not fresh and skips_seeds(seed_args(base)):
+                # `agentops-wh build` (or `make demo`) loaded exactly these files already: a new
+                # Dagster instance need not spend a minute and a half loading them again.
+                context.log.info(
+                    "the build database already holds these seed files: nothing to load"
+                )
+                return
             args = ["build"]
             # Tells `agentops-wh build` which seeds the build database holds: none for sure
             # while this runs (a load that fails half way), all of today's files after a whole

@@ -173,7 +173,7 @@ def test_the_demo_end_to_end_and_nothing_is_left_running(
         with urllib.request.urlopen(request, timeout=10) as resp:
             assert resp.status == 202
         ids = [e["model_call"]["model_call_id"] for e in events]
-        wait_for("the events in the warehouse", lambda: in_warehouse(data, ids), 240, log, demo)
+        wait_for("the events in the warehouse", lambda: in_warehouse(data, ids), 300, log, demo)
 
         assert get(f"http://127.0.0.1:{dashboard}/_stcore/health") == (200, "ok")
         status, page = get(f"http://127.0.0.1:{dashboard}/budgets")
