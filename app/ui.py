@@ -281,6 +281,16 @@ def unit_cost_column(label: str) -> Any:
 EM_DASH = "\u2014"
 
 
+def _text_or_missing(value: Any) -> bool:
+    return value is None or isinstance(value, str) or (isinstance(value, float) and pd.isna(value))
+
+
+def _is_text(values: pd.Series) -> bool:
+    if isinstance(values.dtype, pd.StringDtype):
+        return True
+    return values.dtype == object and bool(values.map(_text_or_missing).all())
+
+
 def time_column(label: str) -> Any:
     return st.column_config.DatetimeColumn(label, format="YYYY-MM-DD HH:mm:ss", timezone="UTC")
 
@@ -309,11 +319,9 @@ def table(df: pd.DataFrame, key: str, config: dict[str, Any] | None = None, **kw
                 _label(str(column)).removesuffix(" ms") + (" (s)" if seconds else " (ms)"),
                 format="%.1f" if seconds else "localized",
             )
-        elif (
-            df[column].dtype == object
-            and df[column].map(lambda v: v is None or isinstance(v, str)).all()
-        ):
-            df[column] = df[column].where(df[column].notna(), EM_DASH)  # never a literal None
+        elif _is_text(df[column]):
+            # Never a literal None (or nan): an em dash.
+            df[column] = df[column].astype(object).where(df[column].notna(), EM_DASH)
     labels = [_label(str(c)) for c in df.columns]
     for column, label in zip(df.columns, labels, strict=True):
         name = str(column)
