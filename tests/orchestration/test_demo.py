@@ -219,3 +219,20 @@ def test_a_port_in_use_stops_the_demo_with_a_message(
     assert "cannot start Dashboard on port" in proc.stderr
     assert "the port is in use" in proc.stderr
     assert "== build" not in proc.stdout  # refused before any work
+
+
+def test_a_second_demo_says_how_to_get_a_token(
+    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    from orchestration.demo import print_access
+
+    monkeypatch.setenv("AGENTOPS_DATA_DIR", str(tmp_path))
+    print_access(None, "http://127.0.0.1:8000")
+    out = capsys.readouterr().out
+    assert "aow_" not in out
+    assert (
+        f"export AGENTOPS_TOKEN=$(AGENTOPS_DATA_DIR={tmp_path} .venv/bin/agentops-wh token create"
+        " --tenant acme | tail -1)" in out
+    )
+    print_access("aow_abc", "http://127.0.0.1:8000")
+    assert capsys.readouterr().out.count("aow_abc") == 1  # shown once
