@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING
 import duckdb
 
 from ingestion.http.budget_status import read_budget_status
+from ingestion.settings import DEFAULT_BUDGET_CLOSE_GRACE_HOURS
 from orchestration.alerts.rules import (
     ALL,
     Alert,
@@ -107,7 +108,8 @@ def _columns(con: duckdb.DuckDBPyConnection, schema: str, table: str) -> set[str
 
 
 def read_budget_periods(
-    con: duckdb.DuckDBPyConnection, close_grace: timedelta = timedelta(hours=1)
+    con: duckdb.DuckDBPyConnection,
+    close_grace: timedelta = timedelta(hours=DEFAULT_BUDGET_CLOSE_GRACE_HOURS),
 ) -> list[BudgetPeriod]:
     """Every row of marts.budget_status (current and previous periods of each budget).
 
