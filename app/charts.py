@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Iterable
+from datetime import UTC, datetime, timedelta
 
 import altair as alt
 import pandas as pd
@@ -105,19 +106,43 @@ def scale(values: Iterable[str], palette: dict[str, str]) -> alt.Scale:
     return alt.Scale(domain=domain, range=[colour_for(v, palette) for v in domain])
 
 
-def _x_time(grain: str) -> alt.X:
-    """Time buckets in UTC; a bar fills its whole hour or day."""
+def time_end(data: pd.DataFrame, grain: str, now: datetime | None = None) -> datetime | None:
+    """Where a time axis ends: the end of the last bucket, but never after now (today's bar
+    is cut at the current hour instead of running to tomorrow)."""
+    if data.empty or "bucket" not in data:
+        return None
+    last = pd.Timestamp(data["bucket"].max())
+    if pd.isna(last):
+        return None
+    last = last.tz_localize("UTC") if last.tzinfo is None else last.tz_convert("UTC")
+    end = last.to_pydatetime() + (timedelta(hours=1) if grain == "hour" else timedelta(days=1))
+    return min(end, now or datetime.now(UTC))
+
+
+def _x_time(grain: str, data: pd.DataFrame | None = None) -> alt.X:
+    """Time buckets in UTC; a bar fills its whole hour or day; the axis ends now at most."""
+    end = time_end(data, grain) if data is not None else None
+    scale = alt.Scale()
+    if end is not None:
+        scale = alt.Scale(
+            domainMax=alt.DateTime(
+                year=end.year, month=end.month, date=end.day, hours=end.hour,
+                minutes=end.minute, utc=True,
+            )
+        )  # fmt: skip
     if grain == "hour":
         return alt.X(
             "utcyearmonthdatehours(bucket):T",
             title=None,
             axis=alt.Axis(format="%b %d %H:%M", labelOverlap=True),
+            scale=scale,
         )
     # One tick a day: left alone, Vega puts two on a short range and repeats the date.
     return alt.X(
         "utcyearmonthdate(bucket):T",
         title=None,
         axis=alt.Axis(format="%b %d", labelOverlap=True, tickCount={"interval": "day", "step": 1}),
+        scale=scale,
     )
 
 
@@ -147,9 +172,9 @@ def stacked_bars(
     fmt = "$,.2f" if money else ",.0f"
     return (
         alt.Chart(data, title=_title(title), height=height)
-        .mark_bar()
+        .mark_bar(clip=True)
         .encode(
-            x=_x_time(grain),
+            x=_x_time(grain, data),
             y=alt.Y(f"{value}:Q", title=value_title, axis=_axis(money)),
             color=alt.Color(
                 f"{colour_by}:N",
@@ -184,9 +209,9 @@ def line(
     fmt = ".1%" if percent else ",.0f"
     return (
         alt.Chart(data, title=_title(title), height=height)
-        .mark_line(point=True, color=colour)
+        .mark_line(point=True, color=colour, clip=True)
         .encode(
-            x=_x_time(grain),
+            x=_x_time(grain, data),
             y=alt.Y(
                 f"{value}:Q", title=value_title, axis=alt.Axis(format=".0%" if percent else "~s")
             ),

@@ -24,7 +24,7 @@ st.set_page_config(
 PAGES = {
     "Operations": [
         st.Page("app_pages/overview.py", title="Overview", icon=":material/dashboard:",
-                url_path="overview", default=True),
+                url_path="home", default=True),
         st.Page("app_pages/failures.py", title="Failures", icon=":material/error:",
                 url_path="failures"),
         st.Page("app_pages/traces.py", title="Traces", icon=":material/account_tree:",
@@ -40,6 +40,12 @@ PAGES = {
                 url_path="governance"),
         st.Page("app_pages/data_health.py", title="Data health", icon=":material/health_metrics:",
                 url_path="data-health"),
+    ],
+    # The default page is served at `/`; this makes `/overview` a link to it too (every page
+    # is reachable by its name), without a second entry in the menu.
+    "": [
+        st.Page("app_pages/overview.py", title="Overview", icon=":material/dashboard:",
+                url_path="overview", visibility="hidden"),
     ],
 }  # fmt: skip
 

@@ -53,6 +53,24 @@ def usd(value: Decimal | float | int | None, places: int = 2) -> str:
     return f"{sign}${abs(exact):,.{places}f}"
 
 
+UNIT_DIGITS = 5  # significant digits of a unit cost (per call, per run): $0.011051, $115.16
+
+
+def unit_usd(value: Decimal | float | int | None) -> str:
+    """A unit cost (per call, per run) to UNIT_DIGITS significant digits: `$0.011051`.
+
+    Totals (spend, limits, forecasts) are `usd`, to the cent."""
+    if value is None or (isinstance(value, float) and pd.isna(value)):
+        return "unpriced"
+    d = Decimal(value)
+    if d == 0:
+        return "$0.00"
+    exp = min(-2, d.adjusted() - (UNIT_DIGITS - 1))
+    exact = d.quantize(Decimal(1).scaleb(exp), rounding=ROUND_HALF_UP)
+    sign = "-" if exact < 0 else ""
+    return f"{sign}${abs(exact):,.{-exp}f}"
+
+
 def integer(value: Any) -> str:
     return "0" if value is None or pd.isna(value) else f"{int(value):,}"
 
@@ -61,10 +79,18 @@ def percent(value: float | None, places: int = 1) -> str:
     return "n/a" if value is None or pd.isna(value) else f"{100 * value:.{places}f}%"
 
 
-def millis(value: float | None) -> str:
+def latency_unit(*values: float | None) -> str:
+    """One unit for latencies shown together: s once any reaches 10 s, else ms."""
+    known = [v for v in values if v is not None and not pd.isna(v)]
+    return "s" if known and max(known) >= 10_000 else "ms"
+
+
+def millis(value: float | None, unit: str | None = None) -> str:
+    """A latency in `unit` (default: the one `latency_unit` picks for it alone)."""
     if value is None or pd.isna(value):
         return "n/a"
-    return f"{value:,.0f} ms" if value < 10_000 else f"{value / 1000:,.1f} s"
+    unit = unit or latency_unit(value)
+    return f"{value:,.0f} ms" if unit == "ms" else f"{value / 1000:,.1f} s"
 
 
 def ago(ts: datetime | None, now: datetime | None = None) -> str:
@@ -255,8 +281,27 @@ def budget_link(tenant_id: str, budget_id: str | None) -> str | None:
     return "budgets?" + urlencode({"tenant": tenant_id, "budget_id": budget_id})
 
 
-def money_column(label: str, places: int = 4) -> Any:
-    return st.column_config.NumberColumn(label, format=f"$%.{places}f")
+def money_column(label: str, places: int = 2) -> Any:
+    """A total (spend, limit, forecast) in dollars and cents."""
+    return st.column_config.NumberColumn(label, format="dollar" if places == 2 else f"$%.{places}f")
+
+
+def unit_cost_column(label: str) -> Any:
+    """A unit cost (per call, per run) to UNIT_DIGITS significant digits."""
+    return st.column_config.NumberColumn(label, format=f"$%.{UNIT_DIGITS}g")
+
+
+EM_DASH = "\u2014"
+
+
+def _text_or_missing(value: Any) -> bool:
+    return value is None or isinstance(value, str) or (isinstance(value, float) and pd.isna(value))
+
+
+def _is_text(values: pd.Series) -> bool:
+    if isinstance(values.dtype, pd.StringDtype):
+        return True
+    return values.dtype == object and bool(values.map(_text_or_missing).all())
 
 
 def time_column(label: str) -> Any:
@@ -276,14 +321,31 @@ def table(df: pd.DataFrame, key: str, config: dict[str, Any] | None = None, **kw
     in dollars, times (`*_at`) in UTC, counts with thousands separators, readable labels.
     `config` overrides a column's default."""
     defaults: dict[str, Any] = {}
+    df = df.copy()
+    # One latency unit per table: seconds once any latency reaches 10 s.
+    latency = [str(c) for c in df.columns if str(c).endswith("_ms")]
+    seconds = latency and latency_unit(*(df[c].max() for c in latency)) == "s"
+    for column in df.columns:
+        if str(column).endswith("_ms"):
+            df[column] = df[column] / 1000 if seconds else df[column]
+            defaults[str(column)] = st.column_config.NumberColumn(
+                _label(str(column)).removesuffix(" ms") + (" (s)" if seconds else " (ms)"),
+                format="%.1f" if seconds else "localized",
+            )
+        elif _is_text(df[column]):
+            # Never a literal None (or nan): an em dash.
+            df[column] = df[column].astype(object).where(df[column].notna(), EM_DASH)
     labels = [_label(str(c)) for c in df.columns]
     for column, label in zip(df.columns, labels, strict=True):
         name = str(column)
         if labels.count(label) > 1:  # scope and scope_id: keep them apart
             label = name.replace("_", " ")
         dtype = df[column].dtype
+        if name in defaults:
+            continue
         if name.endswith("_usd"):
-            defaults[name] = money_column(label)
+            unit = any(part in name for part in ("per_", "avg_", "unit_"))
+            defaults[name] = unit_cost_column(label) if unit else money_column(label)
         elif name.endswith("_at") or pd.api.types.is_datetime64_any_dtype(dtype):
             defaults[name] = time_column(label)
         elif pd.api.types.is_integer_dtype(dtype) and not name.endswith("_ms"):

@@ -10,6 +10,8 @@ import argparse
 import importlib
 import sys
 
+from ingestion import logs
+
 # subcommand -> module exposing `register(subparsers)`; the module sets `func` on its parser.
 COMMANDS = {
     "load": "ingestion.files.loader",
@@ -50,6 +52,10 @@ def main(argv: list[str] | None = None) -> int:
     func = getattr(args, "func", None)
     if func is None:
         parser.error(f"`{args.command}` is not available in this build")
+    try:
+        logs.configure()  # AGENTOPS_LOG_FORMAT, AGENTOPS_LOG_LEVEL: stderr, as JSON lines
+    except ValueError as exc:
+        parser.error(str(exc))
     return int(func(args) or 0)
 
 

@@ -95,6 +95,8 @@ def streamlit_command(
         "--browser.gatherUsageStats", "false",
         # The app reads a published file, it is not edited in place: no file watcher.
         "--server.fileWatcherType", "none",
+        # For viewers: no Deploy button or developer menu in the header.
+        "--client.toolbarMode", "viewer",
         *(extra or []),
     ]  # fmt: skip
 

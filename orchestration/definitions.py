@@ -8,6 +8,7 @@ reference on a clock), evaluated by `warehouse_automation_sensor`.
 
 import dagster as dg
 
+from ingestion import logs
 from orchestration.assets import ASSETS
 from orchestration.jobs import alerts_job, warehouse_job
 from orchestration.resources import build_resources
@@ -27,6 +28,10 @@ warehouse_automation_sensor = dg.AutomationConditionSensorDefinition(
     minimum_interval_seconds=AUTOMATION_SENSOR_SECONDS,
     description="Evaluates the assets' automation conditions and requests the runs they call for.",
 )
+
+# Our own log lines (loads, publishes, alert deliveries) as JSON on stderr, which Dagster
+# keeps with each run's compute logs.
+logs.configure()
 
 defs = dg.Definitions(
     assets=ASSETS,

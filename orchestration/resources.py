@@ -20,8 +20,13 @@ from dagster_dbt import DbtCliResource
 from dagster_duckdb import DuckDBResource
 from pydantic import Field
 
+from ingestion.settings import (
+    BUDGET_CLOSE_GRACE_ENV,
+    DEFAULT_BUDGET_CLOSE_GRACE_HOURS,
+    budget_close_grace_hours,
+)
 from ingestion.settings import data_dir as default_data_dir
-from orchestration.alerts.delivery import SLACK_URL_ENV, WEBHOOK_URL_ENV
+from orchestration.alerts.delivery import ROUTES_ENV, SLACK_URL_ENV, WEBHOOK_URL_ENV
 from orchestration.alerts.outbox import Outbox
 from orchestration.project import dbt_executable, dbt_project
 from orchestration.warehouse.build import build_db_path, build_lock, publish
@@ -124,9 +129,15 @@ def published_reader(database: Path) -> DuckDBResource:
 
 
 class SlackResource(dg.ConfigurableResource):
-    """The Slack incoming webhook that `slack:#channel` destinations post to."""
+    """Where alerts go: the routes of destinations, and the default Slack incoming webhook
+    (empty destinations, and destinations without a route)."""
 
     webhook_url: str | None = Field(default=None, description="None: alerts are recorded only.")
+    routes: str | None = Field(
+        default=None,
+        description="$AGENTOPS_ALERT_ROUTES: a JSON object {destination: webhook URL}, or the "
+        "path of a file holding one.",
+    )
 
 
 class WebhookResource(dg.ConfigurableResource):
@@ -154,6 +165,12 @@ class AlertsResource(dg.ConfigurableResource):
         default=0.1,
         description="No forecast alert before this share of the period has elapsed (a straight "
         "line through the first minutes of a day says little).",
+    )
+    budget_close_grace_hours: float = Field(
+        default=float(DEFAULT_BUDGET_CLOSE_GRACE_HOURS),
+        description="A budget period closes this long after its end; crossings found later "
+        "are recorded, not sent (one 'period closed at N%' summary). dbt's budget_status "
+        "reads the same variable for closes_at.",
     )
     min_message_interval_seconds: float = Field(
         default=1.0, description="Storm control: at least this long between two messages."
@@ -189,6 +206,7 @@ ALERTS_ENV = {
     "reliability_destination": "AGENTOPS_RELIABILITY_DESTINATION",
     "run_failure_destination": "AGENTOPS_RUN_FAILURE_DESTINATION",
     "forecast_min_elapsed": "AGENTOPS_FORECAST_MIN_ELAPSED",
+    "budget_close_grace_hours": BUDGET_CLOSE_GRACE_ENV,
     "min_message_interval_seconds": "AGENTOPS_ALERT_MIN_INTERVAL_SECONDS",
     "digest_min_alerts": "AGENTOPS_ALERT_DIGEST_MIN",
     "claim_lease_seconds": "AGENTOPS_ALERT_LEASE_SECONDS",
@@ -231,13 +249,16 @@ def build_resources(env: Mapping[str, str] | None = None) -> dict[str, Any]:
     """The code location's resources, configured from the environment (default: this
     process's) as `make dagster` documents it; every setting left unset keeps its default."""
     env = os.environ if env is None else env
+    budget_close_grace_hours(env)  # refuses a bad value with the variable's name
     warehouse = WarehouseResource(**_from_env(WarehouseResource, WAREHOUSE_ENV, env))
     published = Path(warehouse.data_dir or "data").resolve() / "warehouse.duckdb"
     return {
         "dbt": dbt_resource(),
         "warehouse": warehouse,
         "published": published_reader(published),
-        "slack": SlackResource(webhook_url=_secret(SLACK_URL_ENV, env)),
+        "slack": SlackResource(
+            webhook_url=_secret(SLACK_URL_ENV, env), routes=_secret(ROUTES_ENV, env)
+        ),
         "webhook": WebhookResource(url=_secret(WEBHOOK_URL_ENV, env)),
         "alerts": AlertsResource(**_from_env(AlertsResource, ALERTS_ENV, env)),
     }

@@ -11,9 +11,39 @@ from app.queries import budgets as q
 from app.queries import connection as db
 
 
+def linked() -> tuple[str | None, str | None]:
+    """The budget and period an alert links to (`?tenant=...&budget_id=...&period_start=...`)."""
+    return st.query_params.get("budget_id"), st.query_params.get("period_start")
+
+
+def _same_instant(value: object, text: str) -> bool:
+    try:
+        return pd.Timestamp(value) == pd.Timestamp(text)
+    except (TypeError, ValueError):
+        return False
+
+
+def linked_period(wh: db.Warehouse, f) -> str:
+    """The period to show first: the one the alert's `period_start` names, else current."""
+    wanted, start = linked()
+    if not wanted or not start:
+        return "current"
+    for kind in ("current", "previous"):
+        rows = q.budgets(wh, f, kind)
+        match = rows[rows.budget_id == wanted]
+        if any(_same_instant(v, start) for v in match.period_start):
+            return kind
+    st.warning(
+        f"The alert's period from {start} is neither the current nor the previous period of "
+        f"`{wanted}` any more; showing the current one.",
+        icon=":material/history:",
+    )
+    return "current"
+
+
 def focus(rows: pd.DataFrame) -> pd.DataFrame:
     """The budget an alert links to (`?budget_id=`), or every budget when none is named."""
-    wanted = st.query_params.get("budget_id")
+    wanted, _ = linked()
     if not wanted or rows.empty:
         return rows
     chosen = rows[rows.budget_id == wanted]
@@ -23,16 +53,23 @@ def focus(rows: pd.DataFrame) -> pd.DataFrame:
             icon=":material/search_off:",
         )
         return rows
-    st.info(f"Budget `{wanted}`, from an alert's link.", icon=":material/savings:")
+    tenants = ", ".join(f"`{t}`" for t in sorted(chosen.tenant_id.unique()))
+    st.info(
+        f"Budget `{wanted}` of {tenants}, from an alert's link; its alerts are listed below.",
+        icon=":material/savings:",
+    )
     if st.button("Show every budget"):
-        del st.query_params["budget_id"]
+        for key in ("budget_id", "period_start"):
+            if key in st.query_params:
+                del st.query_params[key]
         st.rerun()
     return chosen
 
 
-def budget_table(wh: db.Warehouse, f) -> None:
+def budget_table(wh: db.Warehouse, f) -> pd.DataFrame:
+    kinds = ["current", "previous"]
     period = st.segmented_control(
-        "Period", ["current", "previous"], default="current", key="budget_period",
+        "Period", kinds, default=linked_period(wh, f), key="budget_period",
         format_func=lambda p: f"{p.title()} period",
     ) or "current"  # fmt: skip
     rows = focus(q.budgets(wh, f, period))
@@ -45,7 +82,7 @@ def budget_table(wh: db.Warehouse, f) -> None:
             "`agentops-wh build` publishes them.",
             icon=":material/savings:",
         )
-        return
+        return rows
     unseen = rows[~rows.is_scope_seen]
     if not unseen.empty:
         listed = ", ".join(
@@ -75,7 +112,9 @@ def budget_table(wh: db.Warehouse, f) -> None:
     as_of = rows.as_of.max()
     st.caption(
         f"Periods in UTC, computed as of {ui.when(as_of)} (the build). Spend counts priced "
-        "model calls only; the forecast extends the spend so far in a straight line."
+        "model calls only; the forecast extends the spend so far in a straight line. A period "
+        "closes at its end plus the close grace; crossings found after that are recorded, not "
+        "sent as live alerts."
     )
     table = rows.assign(
         thresholds_crossed=[
@@ -95,6 +134,7 @@ def budget_table(wh: db.Warehouse, f) -> None:
             "is_scope_seen",
             "period",
             "period_start",
+            "is_closed",
             "limit_usd",
             "spend_usd",
             "pct_used",
@@ -108,8 +148,11 @@ def budget_table(wh: db.Warehouse, f) -> None:
         ],
         config={
             "period_start": ui.time_column("period start (UTC)"),
-            "limit_usd": ui.money_column("limit", 2),
-            "spend_usd": ui.money_column("spend", 2),
+            "is_closed": st.column_config.CheckboxColumn(
+                "closed", help="Past its end plus the close grace: no live alerts any more."
+            ),
+            "limit_usd": ui.money_column("limit"),
+            "spend_usd": ui.money_column("spend"),
             "pct_used": st.column_config.ProgressColumn(
                 "% used", format="%.1f%%", min_value=0, max_value=100
             ),
@@ -117,12 +160,13 @@ def budget_table(wh: db.Warehouse, f) -> None:
             "is_scope_seen": st.column_config.CheckboxColumn(
                 "scope seen", help="Whether any event of the tenant ever named this scope."
             ),
-            "forecast_usd": ui.money_column("forecast at period end", 2),
+            "forecast_usd": ui.money_column("forecast at period end"),
             "is_forecast_over_limit": st.column_config.CheckboxColumn("forecast over"),
             "unpriced_calls": "unpriced calls (not in spend)",
         },
     )
     ui.chart(st, charts.budget_bars(rows))
+    return rows
 
 
 def period_history(wh: db.Warehouse, f) -> None:
@@ -141,9 +185,10 @@ def period_history(wh: db.Warehouse, f) -> None:
     if history.empty:
         return
     st.caption(
-        "Every period of the budget. A period closes a grace after its end (dbt var "
-        "`budget_close_grace_hours`): its limit and spend freeze, and spend that arrives later "
-        "is an adjustment beside the closed figure, never a rewrite of it."
+        "Every period of the budget. A period closes a grace after its end "
+        "(`AGENTOPS_BUDGET_CLOSE_GRACE`, an hour by default): its limit and spend freeze, and "
+        "spend that arrives later is an adjustment beside the closed figure, never a rewrite "
+        "of it."
     )
     ui.table(
         history,
@@ -153,13 +198,13 @@ def period_history(wh: db.Warehouse, f) -> None:
             "period_end": ui.time_column("period end (UTC)"),
             "closes_at": ui.time_column("closes (UTC)"),
             "closed_at": ui.time_column("closed (UTC)"),
-            "limit_usd": ui.money_column("limit", 2),
-            "spend_of_record_usd": ui.money_column("spend of record", 2),
+            "limit_usd": ui.money_column("limit"),
+            "spend_of_record_usd": ui.money_column("spend of record"),
             "pct_used": st.column_config.NumberColumn("% used", format="%.1f%%"),
-            "spend_at_close_usd": ui.money_column("spend at close", 2),
-            "adjustment_usd": ui.money_column("adjustment after close", 2),
-            "spend_usd": ui.money_column("spend now", 2),
-            "current_limit_usd": ui.money_column("limit today", 2),
+            "spend_at_close_usd": ui.money_column("spend at close"),
+            "adjustment_usd": ui.money_column("adjustment after close"),
+            "spend_usd": ui.money_column("spend now"),
+            "current_limit_usd": ui.money_column("limit today"),
             "unpriced_calls": "unpriced calls (not in spend)",
         },
     )
@@ -176,9 +221,26 @@ def period_history(wh: db.Warehouse, f) -> None:
     st.line_chart(chart, y_label="USD")
 
 
-def alert_history(wh: db.Warehouse, f) -> None:
-    st.subheader("Alerts")
-    counts, rows = q.alerts(wh, f)
+STATUS_LABELS = {"suppressed": "not sent (period closed)"}
+
+
+def alert_history(wh: db.Warehouse, f, shown: pd.DataFrame) -> None:
+    wanted, _ = linked()
+    budget = None
+    if wanted and not shown.empty and set(shown.budget_id) == {wanted}:
+        budget = (str(shown.tenant_id.iloc[0]), wanted)
+    st.subheader(f"Alerts of `{budget[1]}`" if budget else "Alerts")
+    counts, rows, unrouted = q.alerts(wh, f, q.outbox_snapshot(), budget)
+    if not unrouted.empty:
+        listed = "; ".join(
+            f"`{d}` of tenant `{t}`"
+            for t, d in zip(unrouted.tenant_id, unrouted.destination, strict=True)
+        )
+        st.warning(
+            f"No route in `$AGENTOPS_ALERT_ROUTES` for {listed}: their alerts went to "
+            "`SLACK_WEBHOOK_URL` instead. Add the destination to the routes.",
+            icon=":material/alt_route:",
+        )
     if rows.empty:
         st.caption(
             "No alert in this window. Budget alerts come from budget.threshold_hit and "
@@ -187,7 +249,7 @@ def alert_history(wh: db.Warehouse, f) -> None:
         return
     cols = st.columns(max(1, len(counts)))
     for col, (status, n) in zip(cols, counts.itertuples(index=False), strict=True):
-        col.metric(f"Alerts {status}", ui.integer(n), border=True)
+        col.metric(f"Alerts {STATUS_LABELS.get(status, status)}", ui.integer(n), border=True)
     rows = rows.assign(
         budget=[ui.budget_link(t, b) for t, b in zip(rows.tenant_id, rows.budget_id, strict=True)]
     )
@@ -209,9 +271,9 @@ def body() -> None:
     if not ui.ready(wh):
         return
     with ui.guard():
-        budget_table(wh, f)
+        shown = budget_table(wh, f)
         period_history(wh, f)
-        alert_history(wh, f)
+        alert_history(wh, f, shown)
 
 
 ui.refreshing(body)()

@@ -43,7 +43,7 @@ def kpi_tiles(wh: db.Warehouse, f) -> dict:
     priced = k["model_calls"] - k["unpriced_calls"]
     cols[3].metric(
         "Average per priced call",
-        ui.usd(k["spend_usd"] / priced, 6) if priced else "n/a",
+        ui.unit_usd(k["spend_usd"] / priced) if priced else "n/a",
         border=True,
     )
     if versions.empty:
@@ -238,7 +238,7 @@ def ledger(wh: db.Warehouse, f) -> None:
         "ledger_by_build",
         config={
             "booked_at": ui.time_column("booked (UTC)"),
-            "cost_usd": ui.money_column("cost", 6),
+            "cost_usd": ui.unit_cost_column("cost"),
         },
     )
     with st.expander(f"Latest {len(entries)} ledger entries"):
@@ -248,7 +248,7 @@ def ledger(wh: db.Warehouse, f) -> None:
             config={
                 "booked_at": ui.time_column("booked (UTC)"),
                 "occurred_at": ui.time_column("call at (UTC)"),
-                "cost_usd": ui.money_column("cost", 8),
+                "cost_usd": ui.unit_cost_column("cost"),
             },
         )
 

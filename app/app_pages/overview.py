@@ -59,9 +59,10 @@ def kpi_tiles(wh: db.Warehouse, f) -> dict:
         "prices."
         + (f" {unpriced:,} unpriced calls are not included (see Cost)." if unpriced else ""),
     )
+    lat_unit = ui.latency_unit(now["latency_p50_ms"], now["latency_p95_ms"])
     row2[1].metric(
         "Latency p50",
-        ui.millis(now["latency_p50_ms"]),
+        ui.millis(now["latency_p50_ms"], lat_unit),
         _ms_delta(now["latency_p50_ms"], prev.get("latency_p50_ms")),
         delta_color="inverse",
         help="Model call latency, median.",
@@ -69,7 +70,7 @@ def kpi_tiles(wh: db.Warehouse, f) -> dict:
     )
     row2[2].metric(
         "Latency p95",
-        ui.millis(now["latency_p95_ms"]),
+        ui.millis(now["latency_p95_ms"], lat_unit),
         _ms_delta(now["latency_p95_ms"], prev.get("latency_p95_ms")),
         delta_color="inverse",
         help="Model call latency, 95th percentile.",
@@ -114,7 +115,7 @@ def running_now(wh: db.Warehouse, f) -> None:
             "trace",
         ],
         config={
-            "cost_usd": ui.money_column("cost so far"),
+            "cost_usd": ui.unit_cost_column("cost so far"),
             "trace": st.column_config.LinkColumn("trace", display_text="open trace"),
         },
         height=min(400, 38 + 35 * len(rows)),
@@ -218,8 +219,8 @@ def workflows(wh: db.Warehouse, f) -> None:
             top[["workflow_id", "spend_usd", "runs", "cost_per_success_usd"]].head(10),
             "expensive_workflows",
             config={
-                "spend_usd": ui.money_column("spend (by run start)", 2),
-                "cost_per_success_usd": ui.money_column("per successful run"),
+                "spend_usd": ui.money_column("spend (by run start)"),
+                "cost_per_success_usd": ui.unit_cost_column("per successful run"),
             },
         )
     with right:
@@ -247,7 +248,7 @@ def workflows(wh: db.Warehouse, f) -> None:
     cols = st.columns(3)
     cols[0].metric(
         "Cost per successful run",
-        ui.usd(succeeded_spend / succeeded, 4) if succeeded else "n/a",
+        ui.unit_usd(succeeded_spend / succeeded) if succeeded else "n/a",
         help="The spend of the runs that succeeded divided by their number (runs still "
         "running, failed or cancelled are in neither; what failures cost is the next tile).",
         border=True,
@@ -280,9 +281,9 @@ def workflows(wh: db.Warehouse, f) -> None:
             "failed_model_calls",
         ],
         config={
-            "spend_usd": ui.money_column("spend (by run start)", 2),
-            "succeeded_spend_usd": ui.money_column("of succeeded runs", 2),
-            "cost_per_success_usd": ui.money_column("cost per successful run"),
+            "spend_usd": ui.money_column("spend (by run start)"),
+            "succeeded_spend_usd": ui.money_column("of succeeded runs"),
+            "cost_per_success_usd": ui.unit_cost_column("cost per successful run"),
             "wasted_usd": ui.money_column("spend that bought nothing"),
             "failed_run_spend_usd": ui.money_column("in failed/cancelled runs"),
             "failed_call_spend_usd": ui.money_column("in failed calls of other runs"),

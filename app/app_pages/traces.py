@@ -70,7 +70,7 @@ def run_summary(run: dict) -> None:
     cols[2].metric("Model calls", ui.integer(run.get("model_calls")), border=True)
     cols[3].metric("Tokens", ui.integer(run.get("total_tokens")), border=True)
     cost = run.get("cost_usd")
-    cols[4].metric("Cost", ui.usd(cost, 4) if cost is not None else "unpriced", border=True)
+    cols[4].metric("Cost", ui.unit_usd(cost) if cost is not None else "unpriced", border=True)
     st.caption(
         f"Agent {run['agent_id']} · workflow {run.get('workflow_id') or '(none)'} · tenant "
         f"{run['tenant_id']} / {run['workspace_id']} / {run['project_id']} · started "
@@ -119,7 +119,7 @@ def show_run(wh: db.Warehouse, tenant_id: str, run_id: str) -> None:
             "start_ms": st.column_config.NumberColumn("start (ms)", format="%.0f"),
             "duration_ms": st.column_config.NumberColumn("duration (ms)", format="%.0f"),
             "total_tokens": "tokens",
-            "cost_usd": ui.money_column("cost", 6),
+            "cost_usd": ui.unit_cost_column("cost"),
             "error": st.column_config.TextColumn("error or reason", width="large"),
         },
     )
@@ -171,7 +171,7 @@ def body() -> None:
             config={
                 "started_at": ui.time_column("started (UTC)"),
                 "duration_ms": st.column_config.NumberColumn("duration (ms)", format="%.0f"),
-                "cost_usd": ui.money_column("cost"),
+                "cost_usd": ui.unit_cost_column("cost"),
             },
         )
         rows = picked.selection.rows if picked is not None else []

@@ -1,5 +1,8 @@
 """The Budgets page's queries: every budget's spend for its period under the sidebar filters
-(marts.budget_status, marts.budget_scopes) and the alert history (marts.fct_alerts)."""
+(marts.budget_status, marts.budget_scopes) and the alert history (marts.fct_alerts, with the
+delivery state every delivery pass publishes: `$AGENTOPS_DATA_DIR/outbox/alerts/outbox.parquet`,
+renamed into place like the warehouse, so "sent" is what was sent, not what the last build
+saw)."""
 
 from __future__ import annotations
 
@@ -32,7 +35,7 @@ def budgets(wh: db.Warehouse, f: Filters, period_kind: str = "current") -> pd.Da
             budget_id, tenant_id, scope, scope_id, period, period_start, period_end, as_of,
             limit_usd, spend_usd, pct_used, thresholds, thresholds_crossed,
             highest_threshold_crossed, is_over_limit, forecast_usd, is_forecast_over_limit,
-            unpriced_calls, enforcement, destination, is_scope_seen
+            unpriced_calls, enforcement, destination, is_scope_seen, closes_at, is_closed
         from marts.budget_status as b
         where period_kind = ? and {in_scope}
         order by pct_used desc nulls last, tenant_id, budget_id
@@ -41,43 +44,99 @@ def budgets(wh: db.Warehouse, f: Filters, period_kind: str = "current") -> pd.Da
     )
 
 
+def outbox_snapshot() -> tuple[str, str] | None:
+    """The published delivery state: (path, version for cache keys), or None before any."""
+    path = db.data_dir() / "outbox" / "alerts" / "outbox.parquet"
+    try:
+        st_ = path.stat()
+    except FileNotFoundError:
+        return None
+    return str(path), f"{st_.st_mtime_ns}:{st_.st_size}"
+
+
+_FCT_ALERTS = """
+    select
+        dedupe_key, first_occurred_at, alert_type, tenant_id, workspace_id, project_id,
+        agent_id, run_id, budget_id, threshold, current_value, destination, delivery_status,
+        delivery_attempts, sent_at, delivery_error, event_count,
+        cast(null as varchar) as route_note
+    from marts.fct_alerts
+"""
+
+# What a delivery pass published wins over what the last build saw; an alert the build has
+# not seen yet is listed from the snapshot alone.
+_WITH_SNAPSHOT = """
+    select
+        coalesce(a.dedupe_key, s.dedupe_key) as dedupe_key,
+        coalesce(a.first_occurred_at, s.created_at) as first_occurred_at,
+        coalesce(a.alert_type, s.alert_type) as alert_type,
+        coalesce(a.tenant_id, s.tenant_id) as tenant_id,
+        a.workspace_id, a.project_id, a.agent_id, a.run_id,
+        coalesce(a.budget_id, s.budget_id) as budget_id,
+        a.threshold, a.current_value,
+        coalesce(s.destination, a.destination) as destination,
+        coalesce(lower(s.status), a.delivery_status) as delivery_status,
+        coalesce(s.attempts, a.delivery_attempts) as delivery_attempts,
+        coalesce(s.sent_at, a.sent_at) as sent_at,
+        coalesce(s.error_message, a.delivery_error) as delivery_error,
+        coalesce(a.event_count, 0) as event_count,
+        s.route_note
+    from marts.fct_alerts as a
+    full outer join read_parquet(?, union_by_name = true) as s
+        on a.dedupe_key = s.dedupe_key
+"""
+
+
 @st.cache_data(ttl=db.WAREHOUSE_TTL, show_spinner=False)
 def alerts(
-    wh: db.Warehouse, f: Filters, limit: int = db.LIST_LIMIT
-) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """(alerts per delivery status; the latest alerts) for alerts first raised in the window.
+    wh: db.Warehouse,
+    f: Filters,
+    snapshot: tuple[str, str] | None = None,
+    budget: tuple[str, str] | None = None,
+    limit: int = db.LIST_LIMIT,
+) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
+    """(alerts per delivery status; the latest alerts; destinations without a route) for
+    alerts first raised in the window, or every alert of one (tenant, budget).
 
+    `snapshot` is `outbox_snapshot()`: the outbox's delivery state, newer than the build's.
     Alerts known only from the outbox have no event time; they are listed whatever the window.
     """
-    time_where, params = db.where(f, "first_occurred_at", dims=False)
-    dim_where, dim_params = db.where(f, None)
-    where = f"(first_occurred_at is null or ({time_where})) and {dim_where}"
-    params = [*params, *dim_params]
+    if budget is not None:
+        where, params = "tenant_id = ? and budget_id = ?", list(budget)
+    else:
+        time_where, params = db.where(f, "first_occurred_at", dims=False)
+        dim_where, dim_params = db.where(f, None)
+        where = f"(first_occurred_at is null or ({time_where})) and {dim_where}"
+        params = [*params, *dim_params]
+    source, source_params = (
+        (_FCT_ALERTS, []) if snapshot is None else (_WITH_SNAPSHOT, [snapshot[0]])
+    )
+    chosen = f"with alert_rows as ({source}) select * from alert_rows where {where}"
+    every = [*source_params, *params]
     return tuple(
         db.queries(
             wh,
             (
-                f"""
-                select delivery_status, count(*) as alerts
-                from marts.fct_alerts
-                where {where}
-                group by all
-                order by delivery_status
-                """,
-                params,
+                f"select delivery_status, count(*) as alerts from ({chosen})"
+                " group by all order by delivery_status",
+                every,
             ),
             (
                 f"""
                 select
                     first_occurred_at, alert_type, budget_id, threshold, current_value,
                     destination, delivery_status, delivery_attempts, sent_at, delivery_error,
-                    tenant_id, agent_id, run_id, event_count, dedupe_key
-                from marts.fct_alerts
-                where {where}
+                    route_note, tenant_id, agent_id, run_id, event_count, dedupe_key
+                from ({chosen})
                 order by first_occurred_at desc nulls first, dedupe_key
                 limit {int(limit)}
                 """,
-                params,
+                every,
+            ),
+            (
+                f"select distinct tenant_id, destination, route_note from ({chosen})"
+                " where route_note is not null order by tenant_id, destination",
+                every,
             ),
         )
     )

@@ -135,8 +135,12 @@ def kpis(wh: db.Warehouse, f: Filters) -> dict[str, Any]:
 
 @st.cache_data(ttl=db.WAREHOUSE_TTL, show_spinner=False)
 def kpis_compared(wh: db.Warehouse, f: Filters) -> tuple[dict[str, Any], dict[str, Any] | None]:
-    """(the window's headline numbers, the previous window's; None for an open window)."""
-    if f.previous() is None:
+    """(the window's headline numbers, the previous window's; None for an open window, or
+    when the data does not cover the whole previous window: a change against a window the
+    data only began in (+17512.8%) says nothing)."""
+    prev = f.previous()
+    first = summary(wh).get("first_event_at") if prev is not None else None
+    if prev is None or prev.start is None or first is None or first > prev.start:
         return _kpi_periods(wh, f, compare=False)[True], None
     periods = _kpi_periods(wh, f, compare=True)
     return periods[True], periods[False]

@@ -12,6 +12,28 @@
     {%- endif -%}
 {%- endmacro %}
 
+{#- How long a budget period stays open for late spend after its end, in hours: the var
+    `budget_close_grace_hours`, else $AGENTOPS_BUDGET_CLOSE_GRACE, else 1 (the default
+    ingestion/settings.py gives the alerts too). A period is closed from period_end + grace. -#}
+{% macro budget_close_grace_hours() -%}
+    {%- set raw = var('budget_close_grace_hours', env_var('AGENTOPS_BUDGET_CLOSE_GRACE', '') or '1') -%}
+    {%- set hours = raw | string | trim | float(-1) -%}
+    {%- if hours < 0 -%}
+        {{ exceptions.raise_compiler_error(
+            "budget_close_grace_hours / AGENTOPS_BUDGET_CLOSE_GRACE = '" ~ raw
+            ~ "' is not a number of hours >= 0; write e.g. 1 or 0.25") }}
+    {%- endif -%}
+    {{ return(hours) }}
+{%- endmacro %}
+
+{#- When a period that ends at `period_end` closes: its end plus the close grace, so that late
+    events of the period still count before its figures freeze. The one definition of the
+    close: budget_status and fct_budget_periods compute `closes_at` with it, and whatever else
+    needs to know whether a period is closed (alerts, the dashboard) reads those columns. -#}
+{% macro budget_closes_at(period_end) -%}
+    {{ dbt.dateadd('second', (budget_close_grace_hours() * 3600) | int, period_end) }}
+{%- endmacro %}
+
 {#- Start of the UTC period (daily, weekly from Monday, monthly) containing `ts`,
     `offset` periods later (-1: the previous one). -#}
 {% macro budget_period_start(period, ts, offset=0) -%}
@@ -102,11 +124,3 @@
     {%- endif -%}
 {%- endmacro %}
 
-{#- When a budget period closes: `budget_close_grace_hours` (a dbt var, dbt_project.yml) after
-    its end, so that late events of the period still count before its figures freeze. The one
-    definition of the close: fct_budget_periods computes `closes_at` and `status` with it, and
-    whatever else needs to know whether a period is closed (alerts, the dashboard) reads those
-    columns rather than adding its own grace. -#}
-{% macro budget_closes_at(period_end) -%}
-    {{ dbt.dateadd('hour', var('budget_close_grace_hours'), period_end) }}
-{%- endmacro %}

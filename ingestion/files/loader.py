@@ -18,6 +18,7 @@ import errno
 import gc
 import gzip
 import hashlib
+import logging
 import os
 import sys
 import time
@@ -36,6 +37,7 @@ from ingestion.files.chunks import ChunkJob, ChunkResult, LoadError, Pipeline, d
 from ingestion.files.reading import LongLine, iter_chunks, iter_ranges
 from ingestion.lake.quarantine import KEPT_BYTES, Quarantine, write_quarantine
 from ingestion.lake.store import Lake, disk_error, new_load_id
+from ingestion.logs import MAX_IDS
 from ingestion.settings import data_dir as default_data_dir
 from ingestion.validation.contract import (
     DEFAULT_MIN_OCCURRED_AT,
@@ -47,6 +49,8 @@ from ingestion.validation.contract import (
 )
 from ingestion.validation.keys import tenant_key_sql
 from ingestion.validation.redaction import DEFAULT_REDACTOR, Redactor
+
+log = logging.getLogger("agentops.loader")
 
 __all__ = ["LoadError", "LoadSummary", "expand_paths", "load_paths", "write_quarantine"]
 
@@ -258,6 +262,18 @@ def load_paths(
             summary.quarantine_file = ctx.quarantine.close()
             summary.seconds = round(time.perf_counter() - started, 3)
             lake.commit(load_id, summary.as_dict(), manifest_entries, ctx.files)
+            log.info(
+                "load %s committed: %d accepted, %d quarantined, %d duplicate(s)",
+                load_id,
+                summary.accepted,
+                summary.quarantined,
+                summary.duplicates,
+                extra={
+                    "load_id": load_id,
+                    "files": [e["path"] for e in manifest_entries][:MAX_IDS],
+                    "lake_files": len(ctx.files),
+                },
+            )
         except (OSError, duckdb.IOException) as exc:
             _abort(ctx)
             if isinstance(exc, duckdb.IOException):

@@ -23,6 +23,7 @@ from ingestion.http.wal import (
     WriteAheadLog,
     segment_event_ids,
 )
+from ingestion.logs import MAX_IDS, ids
 from ingestion.settings import warehouse_path
 from ingestion.validation.contract import (
     FieldError,
@@ -241,7 +242,7 @@ class Ingestor:
                 lines.append(line)
             if lines:
                 try:
-                    self.wal.append(b"\n".join(lines) + b"\n")
+                    segment = self.wal.append(b"\n".join(lines) + b"\n")
                 except OSError as exc:
                     log.error("WAL append failed: %s", exc)
                     raise ApiError(
@@ -255,6 +256,20 @@ class Ingestor:
             if time.monotonic() - self._pruned_at > 3600:
                 self._prune()
         accepted, duplicates = len(lines), len(prepared) - len(lines)
+        if lines and log.isEnabledFor(logging.INFO):
+            events = [it.result.event for it in valid]  # type: ignore[union-attr]
+            log.info(
+                "accepted %d event(s) into the write-ahead log",
+                accepted,
+                extra={
+                    "tenant_id": sorted({e["tenant"]["tenant_id"] for e in events}),
+                    "wal_segment": segment,
+                    "trace_id": sorted({e["trace"]["trace_id"] for e in events})[:MAX_IDS],
+                    "run_id": sorted({e["run"]["run_id"] for e in events})[:MAX_IDS],
+                    **ids([f"{e['tenant']['tenant_id']}/{e['event_id']}" for e in events]),
+                    "duplicates": duplicates,
+                },
+            )
         with self.metrics.lock:
             self.metrics.accepted += accepted
             self.metrics.duplicates += duplicates

@@ -1,52 +1,38 @@
-"""The server's logging: every line, access log included, passes through the redactor."""
+"""The server's logging: JSON lines (or text) as `ingestion.logs` configures every process,
+uvicorn's access log included, every line through the redactor."""
 
 from __future__ import annotations
 
-import logging
 from typing import Any
 
-from ingestion.validation.redaction import Redactor
+from ingestion.logs import RedactingHandler, log_format, log_level
 
-
-class RedactingStreamHandler(logging.StreamHandler):
-    """A stream handler whose every line (access log included) is redacted before writing."""
-
-    redactor = Redactor.from_env()
-
-    def format(self, record: logging.LogRecord) -> str:
-        return self.redactor.redact_text(super().format(record))
+# The name this handler had before every process shared one: kept for configurations that
+# name it.
+RedactingStreamHandler = RedactingHandler
 
 
 def log_config(access_log: bool = True) -> dict[str, Any]:
-    handler = "ingestion.http.logs.RedactingStreamHandler"
+    handler = "ingestion.logs.RedactingHandler"
+    kind = (
+        "ingestion.logs.JsonFormatter" if log_format() == "json" else "ingestion.logs.TextFormatter"
+    )
+    level = log_level()
     return {
         "version": 1,
         "disable_existing_loggers": False,
-        "formatters": {
-            "default": {
-                "()": "uvicorn.logging.DefaultFormatter",
-                "fmt": "%(asctime)s %(levelprefix)s %(name)s: %(message)s",
-                "use_colors": False,
-            },
-            "access": {
-                "()": "uvicorn.logging.AccessFormatter",
-                "fmt": '%(asctime)s %(levelprefix)s %(client_addr)s "%(request_line)s" '
-                "%(status_code)s",
-                "use_colors": False,
-            },
-        },
+        "formatters": {"default": {"()": kind}},
         "handlers": {
             "default": {"class": handler, "formatter": "default", "stream": "ext://sys.stderr"},
-            "access": {"class": handler, "formatter": "access", "stream": "ext://sys.stderr"},
         },
         "loggers": {
-            "uvicorn": {"handlers": ["default"], "level": "INFO", "propagate": False},
-            "uvicorn.error": {"level": "INFO"},
+            "uvicorn": {"handlers": ["default"], "level": level, "propagate": False},
+            "uvicorn.error": {"level": level},
             "uvicorn.access": {
-                "handlers": ["access"],
-                "level": "INFO" if access_log else "WARNING",
+                "handlers": ["default"],
+                "level": level if access_log else "WARNING",
                 "propagate": False,
             },
-            "agentops": {"handlers": ["default"], "level": "INFO", "propagate": False},
+            "agentops": {"handlers": ["default"], "level": level, "propagate": False},
         },
     }

@@ -40,6 +40,7 @@ from typing import Any, BinaryIO
 import orjson
 
 from ingestion.fsync import fsync_dir
+from ingestion.logs import ids
 from ingestion.validation.contract import ValidationConfig
 
 log = logging.getLogger("agentops.wal")
@@ -136,12 +137,14 @@ class WriteAheadLog:
 
     # -- writing -----------------------------------------------------------------------------
 
-    def append(self, data: bytes) -> None:
-        """Write whole lines and fsync them; on error nothing of `data` stays in the log."""
+    def append(self, data: bytes) -> str:
+        """Write whole lines and fsync them; on error nothing of `data` stays in the log.
+        Returns the name of the segment that holds them (for the logs)."""
         with self._lock:
             if self._fh is None:
                 self._new_segment()
             assert self._fh is not None and self._path is not None
+            segment = self._path.name
             before = self._size
             try:
                 self._fh.write(data)
@@ -153,6 +156,7 @@ class WriteAheadLog:
             self._size += len(data)
             if self._size >= self.segment_max_bytes:
                 self._rotate_locked()
+            return segment
 
     def _new_segment(self) -> None:
         self._seq += 1
@@ -394,6 +398,10 @@ class Flusher:
             self.stats.consecutive_failures += 1
             self.stats.last_error = str(exc)
             raise
+        # Which events went into which load: the line that follows an event into the lake.
+        loaded_ids = []
+        if log.isEnabledFor(logging.INFO):
+            loaded_ids = [f"{t}/{e}" for p in segments for t, e, _ in segment_event_ids(p)]
         for p in segments:
             self.wal.retire(p)
         self.wal.sync_dir()
@@ -411,6 +419,11 @@ class Flusher:
             summary["accepted"],
             summary["seconds"],
             summary["load_id"],
+            extra={
+                "load_id": summary["load_id"],
+                "wal_segments": [p.name for p in segments],
+                **ids(loaded_ids),
+            },
         )
         return int(summary["accepted"])
 

@@ -1,18 +1,28 @@
 """Delivering outbox alerts: routes, webhook senders with slack-sdk's retry handlers, a pass.
 
-A budget's `destination` names where its alerts go:
+A budget's `destination` names where its alerts go, and `$AGENTOPS_ALERT_ROUTES` (a JSON
+object, or the path of a file holding one) maps each destination to a webhook URL:
 
-    slack:#channel   -> the Slack incoming webhook in $SLACK_WEBHOOK_URL (a webhook posts
-                        to the channel it was created for; the name is shown in the alert)
-    webhook[:label]  -> the generic JSON webhook in $AGENTOPS_ALERT_WEBHOOK_URL
-    anything else    -> recorded, not delivered here (e.g. email:...): `failed` with the reason
+    {"slack:#acme-finance": "https://hooks.slack.com/services/...",
+     "webhook:ops": "https://ops.example/hooks/agentops"}
+
+    slack:#channel   -> its route, a Slack incoming webhook (Slack's message format)
+    webhook:NAME     -> its route, a generic JSON webhook (structured alerts)
+    empty            -> the default route, $SLACK_WEBHOOK_URL
+    no route         -> reported (the outbox notes it; the Budgets page and the run log show
+                        it) and sent to $SLACK_WEBHOOK_URL; a `webhook:` destination goes to
+                        $AGENTOPS_ALERT_WEBHOOK_URL first when that is set
+    email:ADDRESS    -> recorded as not deliverable yet: `failed` with the reason, not retried
 
 `deliver_pending` is one delivery pass; it is what materializing `alert_outbox` runs.
 """
 
 from __future__ import annotations
 
+import logging
+import os
 import random
+import tempfile
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -22,6 +32,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 from urllib.error import URLError
 
+import orjson
 from slack_sdk.http_retry import (
     ConnectionErrorRetryHandler,
     HttpRequest,
@@ -52,7 +63,9 @@ if TYPE_CHECKING:  # the resource imports this module for the variables' names
 
 SLACK_URL_ENV = "SLACK_WEBHOOK_URL"
 WEBHOOK_URL_ENV = "AGENTOPS_ALERT_WEBHOOK_URL"
+ROUTES_ENV = "AGENTOPS_ALERT_ROUTES"
 MAX_BACKOFF_SECONDS = 900.0
+log = logging.getLogger("agentops.alerts")
 
 
 # --- routes -------------------------------------------------------------------------------
@@ -67,31 +80,87 @@ class Route:
     url: str | None = None
     problem: str | None = None
     permanent: bool = False  # no configuration change will make it deliverable here
+    note: str | None = None  # sent, but not where the destination asked (no route: fallback)
 
 
-def route_for(destination: str, slack_url: str | None, webhook_url: str | None) -> Route:
+def parse_routes(raw: str | None) -> dict[str, str]:
+    """`$AGENTOPS_ALERT_ROUTES`: a JSON object {destination: webhook URL}, or the path of a
+    file holding one. Refused with the reason: not JSON, not an object, a key that is not
+    `slack:#channel` or `webhook:NAME`, a value that is not an http(s) URL."""
+    text = (raw or "").strip()
+    if not text:
+        return {}
+    where = ROUTES_ENV
+    if not text.startswith("{"):
+        path = Path(text).expanduser()
+        try:
+            text = path.read_text()
+        except OSError as exc:
+            raise ValueError(
+                f"{ROUTES_ENV}={raw!r} is neither a JSON object nor a readable file ({exc}); "
+                'write e.g. {"slack:#finance": "https://hooks.slack.com/services/..."}'
+            ) from None
+        where = f"{ROUTES_ENV} file {path}"
+    try:
+        routes = orjson.loads(text)
+    except orjson.JSONDecodeError as exc:
+        raise ValueError(f"{where} is not valid JSON: {exc}") from None
+    if not isinstance(routes, dict):
+        raise ValueError(f"{where} must be a JSON object {{destination: webhook URL}}")
+    problems = []
+    for key, url in routes.items():
+        scheme, _, name = key.partition(":")
+        if scheme not in ("slack", "webhook") or not name.strip(":# "):
+            problems.append(f"key {key!r} is not slack:#channel or webhook:NAME")
+        if not isinstance(url, str) or not url.startswith(("http://", "https://")):
+            problems.append(f"{key!r}: {url!r} is not an http(s) URL")
+    if problems:
+        raise ValueError(f"{where}: " + "; ".join(problems))
+    return {k.strip(): v for k, v in routes.items()}
+
+
+def _webhook(kind: str, url: str, note: str | None = None) -> Route:
+    return Route(f"{kind}-{short_hash(url, 4)}", kind, url, note=note)
+
+
+def route_for(
+    destination: str,
+    slack_url: str | None,
+    webhook_url: str | None,
+    routes: dict[str, str] | None = None,
+) -> Route:
     """Map a budget's `destination` to a webhook (pure: the URLs are passed in)."""
+    destination = destination.strip()
     scheme = destination.split(":", 1)[0].strip().lower()
-    if not scheme:
+    routes = routes or {}
+    if scheme == "email":
         return Route(
-            problem="the budget has no destination: recorded only; set one in the budgets file",
+            problem=(
+                "email destinations are not deliverable yet: recorded only; point the budget "
+                "at slack:#channel or webhook:NAME with a route in " + ROUTES_ENV
+            ),
             permanent=True,
         )
-    if scheme == "slack":
-        if not slack_url:
-            return Route(problem=f"{SLACK_URL_ENV} is not set: recorded, not sent")
-        return Route(f"slack-{short_hash(slack_url, 4)}", "slack", slack_url)
-    if scheme == "webhook":
-        if not webhook_url:
-            return Route(problem=f"{WEBHOOK_URL_ENV} is not set: recorded, not sent")
-        return Route(f"json-{short_hash(webhook_url, 4)}", "json", webhook_url)
-    return Route(
-        problem=(
-            f"'{scheme}' destinations are not delivered by this deployment (Slack and JSON "
-            f"webhooks are): recorded only; point the budget at slack:#channel or webhook"
-        ),
-        permanent=True,
-    )
+    if scheme and scheme not in ("slack", "webhook"):
+        return Route(
+            problem=(
+                f"'{scheme}' destinations are not delivered by this deployment (Slack and JSON "
+                f"webhooks are): recorded only; point the budget at slack:#channel or "
+                f"webhook:NAME"
+            ),
+            permanent=True,
+        )
+    if destination in routes:
+        return _webhook("slack" if scheme == "slack" else "json", routes[destination])
+    if scheme == "webhook" and webhook_url:
+        return _webhook("json", webhook_url)
+    note = None
+    if scheme:
+        note = f"no route for {destination} in {ROUTES_ENV}: sent to {SLACK_URL_ENV}"
+    if not slack_url:
+        missing = f"no route for {destination} in {ROUTES_ENV} and " if scheme else ""
+        return Route(problem=f"{missing}{SLACK_URL_ENV} is not set: recorded, not sent")
+    return _webhook("slack", slack_url, note)
 
 
 # --- sending ------------------------------------------------------------------------------
@@ -238,6 +307,7 @@ class DeliveryReport:
     retrying: dict[str, str] = field(default_factory=dict)
     failed: dict[str, str] = field(default_factory=dict)
     not_sent: dict[str, str] = field(default_factory=dict)
+    fallbacks: dict[str, str] = field(default_factory=dict)
     messages: int = 0
     digests: int = 0
     events_file: str | None = None
@@ -252,10 +322,11 @@ class Router:
     slack_url: str | None
     webhook_url: str | None
     settings: AlertsResource
+    routes: dict[str, str] = field(default_factory=dict)
     senders: dict[str, WebhookSender] = field(default_factory=dict)
 
     def route(self, destination: str) -> Route:
-        return route_for(destination, self.slack_url, self.webhook_url)
+        return route_for(destination, self.slack_url, self.webhook_url, self.routes)
 
     def sender(self, route: Route) -> WebhookSender:
         assert route.webhook and route.url and route.kind
@@ -291,6 +362,10 @@ def deliver_pending(
     by_webhook: dict[str, tuple[Route, list[Alert]]] = {}
     for row in outbox.due(now):
         route = router.route(row.alert.destination)
+        if route.note != row.route_note:
+            outbox.note_route([row.dedupe_key], route.note)
+        if route.note:
+            report.fallbacks[row.dedupe_key] = route.note
         if route.problem:
             outbox.record_undeliverable(
                 [row.dedupe_key], now, route.problem, permanent=route.permanent
@@ -320,6 +395,20 @@ def deliver_pending(
             keys = list(message.keys)
             report.messages += 1
             report.digests += int(message.is_digest)
+            log.info(
+                "alert message %s: %d alert(s) to %s",
+                result.outcome,
+                len(keys),
+                ", ".join(sorted({a.destination for a in message.alerts})),
+                extra={
+                    "run_id": claim_id,
+                    "tenant_id": sorted({_tenant(a) for a in message.alerts}),
+                    "dedupe_keys": keys,
+                    "status_code": result.status_code,
+                    "error": result.error,
+                    "route_note": route.note,
+                },
+            )
             if result.outcome == SENT:
                 outbox.mark_sent(keys, claim_id, done)
                 report.sent.extend(keys)
@@ -342,6 +431,11 @@ def deliver_pending(
     return report
 
 
+def _tenant(alert: Alert) -> str:
+    f = alert.facts
+    return str(f.get("tenant_id") or (f.get("tenant") or ["-"])[0])
+
+
 def write_alert_events(outbox: Outbox, landing_dir: Path) -> tuple[str | None, int]:
     """Events of every sent alert not yet written, as one JSONL file in the landing folder.
 
@@ -362,10 +456,12 @@ def write_alert_events(outbox: Outbox, landing_dir: Path) -> tuple[str | None, i
         return None, 0
     folder = landing_dir / "_alerts"
     folder.mkdir(parents=True, exist_ok=True)
-    # Named by the alerts it holds: a rerun for the same alerts rewrites the same file.
+    # Named by the alerts it holds: a rerun for the same alerts rewrites the same file. The
+    # temporary name is this writer's own: two passes at once never rename each other's.
     dest = folder / f"alerts-{short_hash(','.join(r.dedupe_key for r in rows))}.jsonl"
-    tmp = folder / f".{dest.name}.part"
-    tmp.write_bytes(events_jsonl(events))
-    fsync_and_rename(tmp, dest)
+    fd, name = tempfile.mkstemp(prefix=f".{dest.name}.", suffix=".part", dir=folder)
+    with os.fdopen(fd, "wb") as fh:
+        fh.write(events_jsonl(events))
+    fsync_and_rename(Path(name), dest)
     outbox.mark_events_written(r.dedupe_key for r in rows)
     return str(dest), len(events)

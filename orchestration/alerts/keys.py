@@ -44,6 +44,11 @@ def forecast_alert_id(budget_id: str, period_start: datetime) -> str:
     return f"forecast:{budget_id}:{iso_utc(period_start)}"
 
 
+def closed_alert_id(budget_id: str, period_start: datetime) -> str:
+    """The summary of a budget period whose crossings were seen after it closed."""
+    return f"closed:{budget_id}:{iso_utc(period_start)}"
+
+
 def reliability_alert_id(tenant_id: str, workflow_id: str, hour_start: datetime) -> str:
     return f"reliability:{tenant_id}:{workflow_id}:{iso_utc(hour_start)}"
 

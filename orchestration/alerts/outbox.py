@@ -6,6 +6,7 @@ a key is alerted at most once however many ticks see it. Sending follows a claim
     pending --claim--> sending --2xx--> sent
                          |----transient (5xx, timeout, 429)--> pending (retried later)
                          |----4xx other than 429, undeliverable--> failed (never retried)
+    suppressed: recorded and shown, never sent (a crossing seen after its period closed)
 
 A claim reserves the alert for one run for `lease` seconds and counts an attempt. If the
 process dies between the send and the mark (the only window), the claim expires and a later
@@ -18,7 +19,10 @@ columns of dbt's `outbox.alerts` source, so fct_alerts and the dashboard show de
 from __future__ import annotations
 
 import contextlib
+import fcntl
+import os
 import sqlite3
+import tempfile
 import time
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
@@ -32,8 +36,9 @@ from ingestion.fsync import fsync_and_rename
 from orchestration.alerts.rules import Alert
 
 PENDING, SENDING, SENT, FAILED = "pending", "sending", "sent", "failed"
+SUPPRESSED = "suppressed"
 
-_SCHEMA = """
+_ALERTS_TABLE = """
 CREATE TABLE IF NOT EXISTS alerts (
     dedupe_key      TEXT PRIMARY KEY,
     alert_id        TEXT NOT NULL,
@@ -41,7 +46,7 @@ CREATE TABLE IF NOT EXISTS alerts (
     destination     TEXT NOT NULL,
     payload         BLOB NOT NULL,     -- Alert.to_json(): what the message and events say
     status          TEXT NOT NULL DEFAULT 'pending'
-                    CHECK (status IN ('pending', 'sending', 'sent', 'failed')),
+                    CHECK (status IN ('pending', 'sending', 'sent', 'failed', 'suppressed')),
     attempts        INTEGER NOT NULL DEFAULT 0,
     created_at      REAL NOT NULL,     -- epoch seconds, UTC
     updated_at      REAL NOT NULL,
@@ -51,8 +56,13 @@ CREATE TABLE IF NOT EXISTS alerts (
     last_attempt_at REAL,
     sent_at         REAL,
     error_message   TEXT,
-    events_written  INTEGER NOT NULL DEFAULT 0
+    events_written  INTEGER NOT NULL DEFAULT 0,
+    route_note      TEXT               -- e.g. the destination had no route: fallback used
 );
+"""
+_SCHEMA = (
+    _ALERTS_TABLE
+    + """
 CREATE INDEX IF NOT EXISTS alerts_by_status ON alerts (status);
 -- Storm control across processes: the next instant a message may go to a webhook.
 CREATE TABLE IF NOT EXISTS webhook_slots (
@@ -60,6 +70,28 @@ CREATE TABLE IF NOT EXISTS webhook_slots (
     next_slot_at REAL NOT NULL
 );
 """
+)
+# Columns of the first layout (no `suppressed` status, no route_note): copied on upgrade.
+_V1_COLUMNS = (
+    "dedupe_key, alert_id, alert_type, destination, payload, status, attempts, created_at,"
+    " updated_at, next_attempt_at, claim_id, claimed_until, last_attempt_at, sent_at,"
+    " error_message, events_written"
+)
+
+
+def _upgrade(con: sqlite3.Connection) -> None:
+    """Bring an outbox of the first layout to this one (SQLite cannot alter a CHECK)."""
+    row = con.execute("SELECT sql FROM sqlite_master WHERE type = 'table' AND name = 'alerts'")
+    sql = (row.fetchone() or [""])[0] or ""
+    if "'suppressed'" in sql:
+        return
+    con.execute("ALTER TABLE alerts RENAME TO alerts_v1")
+    con.execute("DROP INDEX IF EXISTS alerts_by_status")
+    con.execute(_ALERTS_TABLE)
+    con.execute(f"INSERT INTO alerts ({_V1_COLUMNS}) SELECT {_V1_COLUMNS} FROM alerts_v1")
+    con.execute("DROP TABLE alerts_v1")
+    con.execute("CREATE INDEX IF NOT EXISTS alerts_by_status ON alerts (status)")
+
 
 SNAPSHOT_SCHEMA = pa.schema(
     [
@@ -74,6 +106,11 @@ SNAPSHOT_SCHEMA = pa.schema(
         pa.field("error_message", pa.string()),
         pa.field("created_at", pa.timestamp("us", tz="UTC")),
         pa.field("recorded_at", pa.timestamp("us", tz="UTC"), nullable=False),
+        pa.field("route_note", pa.string()),
+        # Whose alert it is, for the dashboard (dbt takes these from the alert's events).
+        pa.field("tenant_id", pa.string()),
+        pa.field("budget_id", pa.string()),
+        pa.field("period_start", pa.timestamp("us", tz="UTC")),
     ]
 )
 
@@ -94,6 +131,7 @@ class OutboxRow:
     sent_at: float | None
     error_message: str | None
     events_written: bool
+    route_note: str | None = None
 
     @property
     def dedupe_key(self) -> str:
@@ -134,6 +172,7 @@ class Outbox:
                 # IMMEDIATE: take the write lock up front, so read-then-update is atomic.
                 con.execute("BEGIN IMMEDIATE")
                 try:
+                    _upgrade(con)
                     yield con
                 except BaseException:
                     con.execute("ROLLBACK")
@@ -147,15 +186,21 @@ class Outbox:
     # --- recording ------------------------------------------------------------------------
 
     def enqueue(self, alerts: Iterable[Alert], now: float) -> list[str]:
-        """Record alerts not seen before; returns the keys that were new."""
+        """Record alerts not seen before; returns the keys that were new. An alert with a
+        `suppressed` reason is recorded as such and never sent."""
         new: list[str] = []
         with self._connect(write=True) as con:
             for a in alerts:
+                status = SUPPRESSED if a.suppressed else PENDING
                 cur = con.execute(
                     "INSERT OR IGNORE INTO alerts (dedupe_key, alert_id, alert_type, destination,"
-                    " payload, created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?)",
-                    (a.dedupe_key, a.alert_id, a.alert_type, a.destination, a.to_json(), now, now),
-                )
+                    " payload, status, error_message, created_at, updated_at)"
+                    " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                    (
+                        a.dedupe_key, a.alert_id, a.alert_type, a.destination, a.to_json(),
+                        status, a.suppressed, now, now,
+                    ),
+                )  # fmt: skip
                 if cur.rowcount:
                     new.append(a.dedupe_key)
         return new
@@ -191,6 +236,7 @@ class Outbox:
             sent_at=r["sent_at"],
             error_message=r["error_message"],
             events_written=bool(r["events_written"]),
+            route_note=r["route_note"] if "route_note" in r.keys() else None,  # noqa: SIM118 - a Row's `in` tests values
         )
 
     def rows(self, status: str | None = None) -> list[OutboxRow]:
@@ -306,6 +352,15 @@ class Outbox:
                 n += cur.rowcount
             return n
 
+    def note_route(self, keys: Sequence[str], note: str | None) -> None:
+        """Where the alerts went when their destination had no route of its own."""
+        with self._connect(write=True) as con:
+            for key in keys:
+                con.execute(
+                    "UPDATE alerts SET route_note = ? WHERE dedupe_key = ? AND route_note IS NOT ?",
+                    (note, key, note),
+                )
+
     def reserve_slot(self, webhook: str, now: float, interval: float) -> float:
         """The instant this process may send its next message to `webhook`: at least
         `interval` seconds after the previous reservation, in any process."""
@@ -355,16 +410,37 @@ class Outbox:
             cols["error_message"].append(r.error_message)
             cols["created_at"].append(_ts(r.created_at))
             cols["recorded_at"].append(_ts(r.updated_at))
+            cols["route_note"].append(r.route_note)
+            facts = r.alert.facts
+            tenant = facts.get("tenant_id") or (facts.get("tenant") or [None])[0]
+            cols["tenant_id"].append(tenant)
+            cols["budget_id"].append(facts.get("budget_id"))
+            start = facts.get("period_start")
+            cols["period_start"].append(
+                datetime.fromisoformat(start.replace("Z", "+00:00")) if start else None
+            )
         return pa.table(cols, schema=SNAPSHOT_SCHEMA)
 
     def export_snapshot(self, dest: Path) -> int:
-        """Write the snapshot Parquet atomically (temp name not matching *.parquet, fsync,
-        rename), so dbt's glob never reads half a file. Returns the row count."""
-        table = self.snapshot_table()
+        """Publish the snapshot Parquet atomically, so dbt's glob and the dashboard never read
+        half a file. Returns the row count.
+
+        Passes may run at once (two alert runs, a retry and a new publish): each writes a temp
+        file of its own (not matching *.parquet) and renames it into place, and a lock beside
+        the snapshot makes read-write-rename one step, so an older read never replaces a newer
+        snapshot."""
         dest.parent.mkdir(parents=True, exist_ok=True)
-        tmp = dest.parent / f".{dest.name}.tmp"
-        pq.write_table(table, tmp, compression="zstd")
-        fsync_and_rename(tmp, dest)
+        with open(dest.parent / f".{dest.name}.lock", "a+") as lock:
+            fcntl.flock(lock, fcntl.LOCK_EX)  # released when the file closes
+            table = self.snapshot_table()
+            fd, name = tempfile.mkstemp(prefix=f".{dest.name}.", suffix=".tmp", dir=dest.parent)
+            os.close(fd)
+            tmp = Path(name)
+            try:
+                pq.write_table(table, tmp, compression="zstd")
+                fsync_and_rename(tmp, dest)
+            finally:
+                tmp.unlink(missing_ok=True)
         return table.num_rows
 
 

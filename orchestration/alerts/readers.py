@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING
 import duckdb
 
 from ingestion.http.budget_status import read_budget_status
+from ingestion.settings import DEFAULT_BUDGET_CLOSE_GRACE_HOURS
 from orchestration.alerts.rules import (
     ALL,
     Alert,
@@ -74,15 +75,6 @@ def _has_table(con: duckdb.DuckDBPyConnection, schema: str, table: str) -> bool:
     return bool(row and row[0])
 
 
-def _has_column(con: duckdb.DuckDBPyConnection, schema: str, table: str, column: str) -> bool:
-    row = con.execute(
-        "select count(*) from information_schema.columns "
-        "where table_schema = ? and table_name = ? and column_name = ?",
-        [schema, table, column],
-    ).fetchone()
-    return bool(row and row[0])
-
-
 def scope_tenant(
     tenant_id: str, scope: str, scope_id: str, dims: Iterable[Dims]
 ) -> tuple[str, str, str]:
@@ -104,12 +96,30 @@ def scope_tenant(
     return (tenant_id, workspace, project)
 
 
-def read_budget_periods(con: duckdb.DuckDBPyConnection) -> list[BudgetPeriod]:
-    """Every row of marts.budget_status (current and previous periods of each budget)."""
-    # is_closed: the close as the warehouse defines it (a warehouse published before it
-    # existed has every period open)
-    closes = _has_column(con, "marts", "budget_status", "is_closed")
-    rows = read_budget_status(con, _BUDGET_COLUMNS + (("is_closed",) if closes else ())) or []
+def _columns(con: duckdb.DuckDBPyConnection, schema: str, table: str) -> set[str]:
+    return {
+        r[0]
+        for r in con.execute(
+            "select column_name from information_schema.columns"
+            " where table_schema = ? and table_name = ?",
+            [schema, table],
+        ).fetchall()
+    }
+
+
+def read_budget_periods(
+    con: duckdb.DuckDBPyConnection,
+    close_grace: timedelta = timedelta(hours=DEFAULT_BUDGET_CLOSE_GRACE_HOURS),
+) -> list[BudgetPeriod]:
+    """Every row of marts.budget_status (current and previous periods of each budget).
+
+    When a period closes is the warehouse's `closes_at`; a warehouse built before that column
+    existed gets period_end + `close_grace`.
+    """
+    columns = _BUDGET_COLUMNS
+    if "closes_at" in _columns(con, "marts", "budget_status"):
+        columns = (*columns, "closes_at")
+    rows = read_budget_status(con, columns) or []
     dims: list[Dims] = []
     if rows and _has_table(con, "marts", "agg_usage_hourly"):
         since = min(_utc(r["period_start"]) for r in rows)
@@ -138,7 +148,9 @@ def read_budget_periods(con: duckdb.DuckDBPyConnection) -> list[BudgetPeriod]:
                 destination=r["destination"] or "",
                 workspace_id=workspace_id,
                 project_id=project_id,
-                is_closed=bool(r.get("is_closed")),
+                closes_at=_utc(r["closes_at"])
+                if r.get("closes_at")
+                else _utc(r["period_end"]) + close_grace,
             )
         )
     return out
@@ -172,7 +184,7 @@ def alerts_called_for(
     con: duckdb.DuckDBPyConnection, alerts: AlertsResource, now: datetime
 ) -> list[Alert]:
     """Every alert the published warehouse calls for, already known ones included."""
-    periods = read_budget_periods(con)
+    periods = read_budget_periods(con, timedelta(hours=alerts.budget_close_grace_hours))
     health = read_workflow_health(con, budgets_as_of(periods, now))
     return [
         *threshold_alerts(periods, ()),

@@ -6,8 +6,13 @@ rows they read, the keys the outbox already holds and the time. Three kinds of a
 - `budget_threshold`: a budget period's spend crossed one of its thresholds (percent of the
   limit). One alert per (tenant_id, budget_id, period_start, threshold), keyed exactly as
   dbt's `budget_alert_dedupe_key` macro keys it, so fct_alerts and the outbox agree.
-- `budget_forecast`: the current period's straight-line forecast exceeds the limit while no
-  threshold is crossed yet ("on track to exceed"); once per budget period.
+  Only while the period is open: a period is closed from its end plus the close grace
+  (`$AGENTOPS_BUDGET_CLOSE_GRACE`, ingestion/settings.py). A crossing found after that is
+  recorded as `suppressed` (never sent: the period is over, nobody can act on it) and the
+  period gets one `budget_period_closed` summary instead ("period closed at N%").
+- `budget_forecast`: the current period's straight-line forecast exceeds the limit while the
+  spend is still under it ("on track to exceed"), once `forecast_min_elapsed` of the period
+  has passed; once per budget period.
 - `workflow_failure_rate`: the failed share of a workflow's runs that ended in the last hour
   is above a level, with a minimum number of runs; once per workflow and clock hour.
 - `pipeline_run_failure`: a Dagster run of this pipeline failed; once per run. It is about the
@@ -31,6 +36,7 @@ import orjson
 
 from orchestration.alerts.keys import (
     budget_alert_key,
+    closed_alert_id,
     emitted_alert_key,
     forecast_alert_id,
     iso_utc,
@@ -42,6 +48,7 @@ from orchestration.alerts.keys import (
 
 BUDGET_THRESHOLD = "budget_threshold"
 BUDGET_FORECAST = "budget_forecast"
+BUDGET_PERIOD_CLOSED = "budget_period_closed"
 WORKFLOW_FAILURE_RATE = "workflow_failure_rate"
 PIPELINE_RUN_FAILURE = "pipeline_run_failure"
 
@@ -79,9 +86,14 @@ class BudgetPeriod:
     # them"), resolved from usage.
     workspace_id: str = ALL
     project_id: str = ALL
-    # Closed (budget_status.is_closed: a grace after its end, the warehouse's one definition):
-    # its figures are frozen and spend arriving later is an adjustment, not an alert.
-    is_closed: bool = False
+    # period_end plus the close grace (budget_status.closes_at); None: period_end.
+    closes_at: datetime | None = None
+
+    @property
+    def is_closed(self) -> bool:
+        """Past its end plus the close grace when the build computed it (`as_of`, as
+        budget_status.is_closed): its crossings are no live alerts any more."""
+        return self.as_of >= (self.closes_at or self.period_end)
 
     @property
     def tenant(self) -> tuple[str, str, str]:
@@ -121,6 +133,8 @@ class Alert:
     threshold: float
     current_value: float
     facts: Mapping[str, Any]
+    # Why the alert is recorded but never sent (a crossing in a closed period); None: send it.
+    suppressed: str | None = None
 
     def to_json(self) -> bytes:
         return orjson.dumps(
@@ -132,6 +146,7 @@ class Alert:
                 "threshold": self.threshold,
                 "current_value": self.current_value,
                 "facts": dict(self.facts),
+                "suppressed": self.suppressed,
             },
             option=orjson.OPT_SORT_KEYS,
         )
@@ -147,6 +162,7 @@ class Alert:
             threshold=float(d["threshold"]),
             current_value=float(d["current_value"]),
             facts=d["facts"],
+            suppressed=d.get("suppressed"),
         )
 
 
@@ -196,14 +212,32 @@ def _budget_facts(row: BudgetPeriod) -> dict[str, Any]:
 
 
 def threshold_alerts(rows: Iterable[BudgetPeriod], known_keys: Iterable[str]) -> list[Alert]:
-    """One alert per threshold newly crossed in a budget period that is not closed."""
+    """One alert per threshold newly crossed in a budget period, highest first.
+
+    In a closed period the crossings are recorded as suppressed and the period gets one
+    `budget_period_closed` summary, unless it already has one.
+    """
     known = set(known_keys)
     out: list[Alert] = []
     for row in rows:
-        if row.is_closed:
+        closed = row.is_closed
+        crossed = sorted(newly_crossed(row, known), reverse=True)
+        if not crossed:
             continue
-        for t in newly_crossed(row, known):
+        facts = _budget_facts(row)
+        pct = max(0.0, float(row.pct_used or 0.0))
+        summary_id = closed_alert_id(row.budget_id, row.period_start)
+        summary_key = emitted_alert_key(row.tenant_id, summary_id)
+        for t in crossed:
             key = budget_alert_key(row.tenant_id, row.budget_id, row.period_start, t)
+            suppressed = None
+            if closed:
+                suppressed = (
+                    f"the {row.period} period had closed (its end plus the close grace, "
+                    f"{iso_utc(row.closes_at or row.period_end)}) when the build of "
+                    f"{iso_utc(row.as_of)} found the crossing; not sent, summarised by "
+                    f"{summary_key}"
+                )
             out.append(
                 Alert(
                     dedupe_key=key,
@@ -211,8 +245,21 @@ def threshold_alerts(rows: Iterable[BudgetPeriod], known_keys: Iterable[str]) ->
                     alert_type=BUDGET_THRESHOLD,
                     destination=row.destination,
                     threshold=float(t),
-                    current_value=max(0.0, float(row.pct_used or 0.0)),
-                    facts=_budget_facts(row),
+                    current_value=pct,
+                    facts=facts,
+                    suppressed=suppressed,
+                )
+            )
+        if closed and summary_key not in known:
+            out.append(
+                Alert(
+                    dedupe_key=summary_key,
+                    alert_id=summary_id,
+                    alert_type=BUDGET_PERIOD_CLOSED,
+                    destination=row.destination,
+                    threshold=float(crossed[0]),
+                    current_value=pct,
+                    facts={**facts, "thresholds_not_alerted": sorted(crossed)},
                 )
             )
     return out
@@ -221,14 +268,18 @@ def threshold_alerts(rows: Iterable[BudgetPeriod], known_keys: Iterable[str]) ->
 def forecast_alerts(
     rows: Iterable[BudgetPeriod], known_keys: Iterable[str], min_elapsed: float
 ) -> list[Alert]:
-    """ "On track to exceed": the current period's forecast is over the limit, no threshold
-    is crossed yet and at least `min_elapsed` of the period has passed; once per period."""
+    """ "On track to exceed": the current period's forecast is over the limit while the spend
+    is under it, and at least `min_elapsed` of the period has passed; once per period.
+
+    A threshold crossed already (say 80%) does not hold it back: the forecast says more (the
+    limit itself will go). Once the spend is over the limit the 100% alert says it all.
+    """
     known = set(known_keys)
     out: list[Alert] = []
     for row in rows:
         if (
             row.period_kind != "current"
-            or row.thresholds_crossed
+            or row.spend_usd >= row.limit_usd
             or row.limit_usd <= 0
             or row.forecast_usd is None
             or row.forecast_usd <= row.limit_usd
@@ -318,15 +369,37 @@ def run_failure_alert(
 # --- grouping and messages ----------------------------------------------------------------
 
 
+def _unit_key(alert: Alert) -> tuple[str, ...]:
+    if alert.alert_type == BUDGET_THRESHOLD:
+        f = alert.facts
+        return (BUDGET_THRESHOLD, str(f["tenant_id"]), str(f["budget_id"]), str(f["period_start"]))
+    return (alert.alert_type, alert.dedupe_key)
+
+
+def units(alerts: Iterable[Alert]) -> list[tuple[Alert, ...]]:
+    """Alerts that read as one: the thresholds of one budget period found in the same pass
+    (highest first), else each alert alone. Most severe first: by threshold, highest first."""
+    groups: dict[tuple[str, ...], list[Alert]] = {}
+    for a in alerts:
+        groups.setdefault(_unit_key(a), []).append(a)
+    out = [tuple(sorted(g, key=lambda a: (-a.threshold, a.dedupe_key))) for g in groups.values()]
+    return sorted(out, key=lambda u: (-u[0].threshold, u[0].dedupe_key))
+
+
 @dataclass(frozen=True)
 class Message:
-    """What one HTTP request to one webhook carries: one alert, or a digest of several."""
+    """What one HTTP request to one webhook carries: one alert (with the lower thresholds of
+    its budget period crossed in the same pass), or a digest of several."""
 
     alerts: tuple[Alert, ...]
 
     @property
+    def units(self) -> list[tuple[Alert, ...]]:
+        return units(self.alerts)
+
+    @property
     def is_digest(self) -> bool:
-        return len(self.alerts) > 1
+        return len(self.units) > 1
 
     @property
     def keys(self) -> tuple[str, ...]:
@@ -334,14 +407,18 @@ class Message:
 
 
 def plan_messages(alerts: Sequence[Alert], digest_min: int) -> list[Message]:
-    """Alerts bound for one webhook in one pass -> messages: one each, or a single digest
-    once there are `digest_min` or more (storm control). Order: by dedupe key."""
-    ordered = sorted(alerts, key=lambda a: a.dedupe_key)
-    if not ordered:
+    """Alerts bound for one webhook in one pass -> messages, most severe first.
+
+    Thresholds of one budget period crossed together are one message about the highest (a
+    100% alert never arrives before the 80% one, nor an 80% after the 100%). Once there are
+    `digest_min` or more such messages they become a single digest (storm control).
+    """
+    grouped = units(alerts)
+    if not grouped:
         return []
-    if len(ordered) >= max(2, digest_min):
-        return [Message(tuple(ordered))]
-    return [Message((a,)) for a in ordered]
+    if len(grouped) >= max(2, digest_min):
+        return [Message(tuple(a for u in grouped for a in u))]
+    return [Message(u) for u in grouped]
 
 
 def _usd(value: str | None) -> str:
@@ -354,12 +431,13 @@ def _pct(value: float | None) -> str:
     return "n/a" if value is None else f"{value:.1f}%"
 
 
-def budget_link(budgets_url: str, budget_id: str, tenant_id: str | None = None) -> str:
-    """The dashboard's Budgets page on one budget; budget ids are per tenant, so the link
-    names the tenant too (the dashboard answers "not found" to a viewer of other tenants)."""
+def budget_link(budgets_url: str, facts: Mapping[str, Any]) -> str:
+    """The Budgets page on this budget of this tenant and the alert's period."""
     sep = "&" if "?" in budgets_url else "?"
-    params = {"tenant": tenant_id} if tenant_id else {}
-    return f"{budgets_url}{sep}{urlencode({**params, 'budget_id': budget_id})}"
+    query = {"tenant": facts["tenant_id"], "budget_id": facts["budget_id"]}
+    if facts.get("period_start"):
+        query["period_start"] = facts["period_start"]
+    return f"{budgets_url}{sep}{urlencode(query)}"
 
 
 def _period_text(facts: Mapping[str, Any]) -> str:
@@ -373,6 +451,11 @@ def alert_title(alert: Alert) -> str:
         return f"Budget {f['budget_id']} crossed {threshold_text(alert.threshold)}% of its limit"
     if alert.alert_type == BUDGET_FORECAST:
         return f"Budget {f['budget_id']} is on track to exceed its limit"
+    if alert.alert_type == BUDGET_PERIOD_CLOSED:
+        return (
+            f"Budget {f['budget_id']}: its {_period_text(f)} closed at "
+            f"{_pct(f['pct_used'])} of its limit"
+        )
     if alert.alert_type == PIPELINE_RUN_FAILURE:
         return f"Pipeline run {f['run_id']} of {f['job_name']} failed"
     return (
@@ -381,9 +464,39 @@ def alert_title(alert: Alert) -> str:
     )
 
 
+def unit_title(unit: Sequence[Alert]) -> str:
+    """The title of an alert and the lower thresholds crossed with it."""
+    title = alert_title(unit[0])
+    if len(unit) > 1:
+        also = ", ".join(f"{threshold_text(a.threshold)}%" for a in unit[1:])
+        title += f" (also {also})"
+    return title
+
+
+def unit_text(unit: Sequence[Alert], budgets_url: str) -> str:
+    text = alert_text(unit[0], budgets_url)
+    if len(unit) > 1:
+        first, _, rest = text.partition("\n")
+        text = f"*{unit_title(unit)}*\n{rest}" if first.startswith("*") else text
+    return text
+
+
 def alert_text(alert: Alert, budgets_url: str) -> str:
     """The body of an alert in Slack mrkdwn (plain enough for any JSON webhook)."""
     f = alert.facts
+    if alert.alert_type == BUDGET_PERIOD_CLOSED:
+        missed = ", ".join(f"{threshold_text(t)}%" for t in f["thresholds_not_alerted"])
+        return "\n".join(
+            [
+                f"*{alert_title(alert)}*",
+                f"Scope: {f['scope']} `{f['scope_id']}`, {_period_text(f)}; the period ended "
+                f"{f['period_end']}",
+                f"Spend: {_usd(f['spend_usd'])} of {_usd(f['limit_usd'])}",
+                f"Thresholds crossed but seen only after the period closed (not sent as live "
+                f"alerts): {missed}",
+                f"<{budget_link(budgets_url, f)}|Open this period in the dashboard>",
+            ]
+        )
     if alert.alert_type in (BUDGET_THRESHOLD, BUDGET_FORECAST):
         lines = [
             f"*{alert_title(alert)}*",
@@ -396,8 +509,7 @@ def alert_text(alert: Alert, budgets_url: str) -> str:
                 else ""
             ),
             f"Enforcement: {f['enforcement']}",
-            f"<{budget_link(budgets_url, f['budget_id'], f.get('tenant_id'))}|Open the budget in "
-            "the dashboard>",
+            f"<{budget_link(budgets_url, f)}|Open the budget in the dashboard>",
         ]
         return "\n".join(lines)
     if alert.alert_type == PIPELINE_RUN_FAILURE:
@@ -413,24 +525,25 @@ def alert_text(alert: Alert, budgets_url: str) -> str:
 
 def slack_payload(message: Message, budgets_url: str) -> dict[str, Any]:
     """An incoming-webhook body: `text` (notifications, fallback) plus mrkdwn blocks."""
-    if not message.is_digest:
-        alert = message.alerts[0]
+    grouped = message.units
+    if len(grouped) == 1:
+        (unit,) = grouped
         return {
-            "text": alert_title(alert),
+            "text": unit_title(unit),
             "blocks": [
                 {
                     "type": "section",
-                    "text": {"type": "mrkdwn", "text": alert_text(alert, budgets_url)},
+                    "text": {"type": "mrkdwn", "text": unit_text(unit, budgets_url)},
                 }
             ],
         }
-    n = len(message.alerts)
+    n = len(grouped)
     blocks: list[dict[str, Any]] = [
         {"type": "header", "text": {"type": "plain_text", "text": f"{n} AgentOps alerts"}}
     ]
-    for alert in message.alerts[:MAX_DIGEST_SECTIONS]:
+    for unit in grouped[:MAX_DIGEST_SECTIONS]:
         blocks.append(
-            {"type": "section", "text": {"type": "mrkdwn", "text": alert_text(alert, budgets_url)}}
+            {"type": "section", "text": {"type": "mrkdwn", "text": unit_text(unit, budgets_url)}}
         )
     if n > MAX_DIGEST_SECTIONS:
         rest = n - MAX_DIGEST_SECTIONS
@@ -440,12 +553,12 @@ def slack_payload(message: Message, budgets_url: str) -> dict[str, Any]:
                 "text": {"type": "mrkdwn", "text": f"...and {rest} more: see <{budgets_url}>"},
             }
         )
-    titles = "; ".join(alert_title(a) for a in message.alerts[:5])
+    titles = "; ".join(unit_title(u) for u in grouped[:5])
     return {"text": f"{n} AgentOps alerts: {titles}", "blocks": blocks}
 
 
 def json_payload(message: Message, budgets_url: str) -> dict[str, Any]:
-    """The generic JSON webhook body: structured alerts plus the same text."""
+    """The generic JSON webhook body: structured alerts (most severe first) plus the text."""
     return {
         "source": "agentops-warehouse",
         "digest": message.is_digest,
@@ -460,17 +573,10 @@ def json_payload(message: Message, budgets_url: str) -> dict[str, Any]:
                 "threshold": a.threshold,
                 "current_value": a.current_value,
                 "facts": dict(a.facts),
-                **(
-                    {
-                        "link": budget_link(
-                            budgets_url, a.facts["budget_id"], a.facts.get("tenant_id")
-                        )
-                    }
-                    if "budget_id" in a.facts
-                    else {}
-                ),
+                **({"link": budget_link(budgets_url, a.facts)} if "budget_id" in a.facts else {}),
             }
-            for a in message.alerts
+            for u in message.units
+            for a in u
         ],
     }
 

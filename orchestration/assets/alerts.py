@@ -15,7 +15,7 @@ from datetime import UTC, datetime
 import dagster as dg
 from dagster_duckdb import DuckDBResource
 
-from orchestration.alerts.delivery import Router, deliver_pending
+from orchestration.alerts.delivery import Router, deliver_pending, parse_routes
 from orchestration.alerts.readers import alerts_called_for
 from orchestration.alerts.rules import run_failure_alert
 from orchestration.resources import (
@@ -113,7 +113,7 @@ def alert_outbox(
     ]
     for key in outbox.enqueue(failed, time.time()):
         context.log.info(f"new alert {key}")
-    router = Router(slack.webhook_url, webhook.url, alerts)
+    router = Router(slack.webhook_url, webhook.url, alerts, parse_routes(slack.routes))
     report = deliver_pending(
         outbox,
         router,
@@ -128,6 +128,8 @@ def alert_outbox(
     )
     for key, reason in report.not_sent.items():
         context.log.info(f"not sent: {key}: {reason}")
+    for key, note in report.fallbacks.items():
+        context.log.warning(f"{key}: {note}")
     for key, error in report.retrying.items():
         context.log.warning(f"will retry {key}: {error}")
     for key, error in report.failed.items():
@@ -139,6 +141,7 @@ def alert_outbox(
         "retrying": dg.MetadataValue.json(report.retrying),
         "failed": dg.MetadataValue.json(report.failed),
         "not_sent": dg.MetadataValue.json(report.not_sent),
+        "no_route": dg.MetadataValue.json(report.fallbacks),
         "events_written": report.events_written,
         "snapshot_rows": report.snapshot_rows,
     }

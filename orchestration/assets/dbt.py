@@ -29,6 +29,8 @@ from orchestration.warehouse.build import (
     needs_full_refresh,
     record_layout,
     record_seeds,
+    seed_args,
+    skips_seeds,
 )
 
 SEEDS = "resource_type:seed"
@@ -56,6 +58,17 @@ SEED_CONDITION = (
 ) & ~dg.AutomationCondition.in_progress()
 
 
+# Eager, but not held back by an upstream this Dagster instance never materialized: the tables
+# exist (`agentops-wh build` or `make demo` built them all before Dagster started), and with
+# eager's `~any_deps_missing` a new instance would never publish: `published_warehouse`
+# depends on every model, and the models nothing new touches are never run.
+EAGER = (
+    dg.AutomationCondition.eager()
+    .without(~dg.AutomationCondition.any_deps_missing())
+    .with_label("eager (upstreams never materialized here do not hold it back)")
+)
+
+
 class WarehouseDbtTranslator(DagsterDbtTranslator):
     """Keys dbt sources to the ingestion and outbox assets; dbt nodes in group `warehouse`;
     seeds versioned by their file and configuration, models eager."""
@@ -68,10 +81,7 @@ class WarehouseDbtTranslator(DagsterDbtTranslator):
         if props["resource_type"] == "source":
             key = SOURCE_ASSET_KEYS.get((props["source_name"], props["name"]))
             return spec.replace_attributes(key=key) if key else spec
-        if props["resource_type"] == "seed":
-            condition = SEED_CONDITION
-        else:
-            condition = dg.AutomationCondition.eager()
+        condition = SEED_CONDITION if props["resource_type"] == "seed" else EAGER
         return spec.replace_attributes(group_name="warehouse", automation_condition=condition)
 
     def get_code_version(self, dbt_resource_props: Mapping[str, Any]) -> str | None:
@@ -110,6 +120,13 @@ def warehouse_seeds(
             engine_spark.spark_dir(base).mkdir(parents=True, exist_ok=True)
             args = ["build", "--target", engine_spark.spark_target()]
         else:
+            if not fresh and skips_seeds(seed_args(base)):
+                # `agentops-wh build` (or `make demo`) loaded exactly these files already: a new
+                # Dagster instance need not spend a minute and a half loading them again.
+                context.log.info(
+                    "the build database already holds these seed files: nothing to load"
+                )
+                return
             args = ["build"]
             # Tells `agentops-wh build` which seeds the build database holds: none for sure
             # while this runs (a load that fails half way), all of today's files after a whole

@@ -5,8 +5,9 @@
 
 import dagster as dg
 
-from orchestration.assets.dbt import warehouse_dbt_models
+from orchestration.assets.dbt import EAGER, warehouse_dbt_models
 from orchestration.resources import WarehouseResource
+from orchestration.warehouse.build import log_published
 
 
 @dg.asset(
@@ -14,7 +15,7 @@ from orchestration.resources import WarehouseResource
     deps=[warehouse_dbt_models],
     group_name="warehouse",
     kinds={"duckdb"},
-    automation_condition=dg.AutomationCondition.eager(),
+    automation_condition=EAGER,
     description=(
         "$AGENTOPS_DATA_DIR/warehouse.duckdb: the last successful build, checkpointed, copied "
         "and renamed into place atomically, so readers (the dashboard, the budget sensor) open "
@@ -26,6 +27,7 @@ def published_warehouse(
 ) -> dg.MaterializeResult:
     path = warehouse.publish()
     context.log.info(f"published {path}")
+    log_published(warehouse.base(), path, context.run_id)
     return dg.MaterializeResult(
         metadata={
             "path": dg.MetadataValue.path(str(path)),

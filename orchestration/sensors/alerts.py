@@ -15,7 +15,7 @@ from datetime import UTC, datetime
 import dagster as dg
 from dagster_duckdb import DuckDBResource
 
-from orchestration.alerts.delivery import Router
+from orchestration.alerts.delivery import Router, parse_routes
 from orchestration.alerts.keys import short_hash
 from orchestration.alerts.readers import alerts_called_for
 from orchestration.assets import alert_outbox
@@ -83,7 +83,7 @@ def budget_threshold_sensor(
         new_keys = sorted({a.dedupe_key for a in found} - known)
         for key in new_keys:
             context.log.info(f"new alert {key}")
-    router = Router(slack.webhook_url, webhook.url, alerts)
+    router = Router(slack.webhook_url, webhook.url, alerts, parse_routes(slack.routes))
     fresh = set(new_keys)
     retries = [
         r

@@ -37,6 +37,7 @@ import contextlib
 import fcntl
 import hashlib
 import json
+import logging
 import os
 import shutil
 import subprocess
@@ -48,11 +49,15 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import pyarrow.parquet as pq
+
 from ingestion.fsync import fsync_and_rename
 from ingestion.reference.budgets import BudgetsFileError, write_budgets_reference
 from ingestion.reference.model_refs import ModelRefsError, write_model_refs_reference
 from ingestion.settings import DBT_PROJECT_DIR, warehouse_path
 from ingestion.settings import data_dir as default_data_dir
+
+log = logging.getLogger("agentops.build")
 
 BUILD_DB_NAME = "warehouse_build.duckdb"
 _COPY_CHUNK = 16 * 1024 * 1024
@@ -356,6 +361,7 @@ def build(
         if success and publish_result:
             published = warehouse_path(base)
             publish(build_db_path(base), published)
+            log_published(base, published)
         publish_seconds = time.perf_counter() - t1 if published else 0.0
     return _result(
         base,
@@ -369,6 +375,27 @@ def build(
         published,
         publish_seconds,
     )
+
+
+def log_published(base: Path, published: Path, run_id: str | None = None) -> None:
+    """Log the loads a newly published warehouse holds for the first time: the line where an
+    event (logged with its load id by the loader) reaches the warehouse."""
+    loads_file = base / "reference" / "committed_loads.parquet"
+    if not loads_file.exists():
+        return
+    loads = set(pq.read_table(loads_file, columns=["load_id"]).column(0).to_pylist())
+    seen_file = base / "build" / "published_loads.txt"
+    seen = set(seen_file.read_text().split()) if seen_file.exists() else set()
+    new = sorted(loads - seen)
+    log.info(
+        "published %s with %d new load(s)",
+        published,
+        len(new),
+        extra={"load_id": new, "run_id": run_id, "loads_total": len(loads)},
+    )
+    tmp = seen_file.with_name(f".{seen_file.name}.{os.getpid()}")
+    tmp.write_text("\n".join(sorted(loads | seen)) + "\n")
+    os.replace(tmp, seen_file)
 
 
 def run_unit_tests(

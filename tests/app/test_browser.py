@@ -31,6 +31,7 @@ pytestmark = pytest.mark.slow
 # URL path -> the page's title.
 PAGES = {
     "": "Overview",
+    "overview": "Overview",  # the default page by its name too
     "failures": "Failures",
     "traces": "Traces",
     "cost": "Cost",
@@ -113,7 +114,7 @@ def test_every_page_in_a_real_browser(
         "select run_id from marts.fct_runs where run_status = 'failed' order by run_id limit 1",
     )
     tenant = scalar(warehouse_dir, "select min(tenant_id) from marts.fct_runs")
-    visits = [(path, title, path or "overview") for path, title in PAGES.items()]
+    visits = [(path, title, path or "home") for path, title in PAGES.items()]
     # Shared links: a trace, and a filtered view.
     visits.append((f"traces?{urlencode({'run': run_id})}", "Traces", "trace-link"))
     visits.append(
@@ -130,11 +131,20 @@ def test_every_page_in_a_real_browser(
                 problems.append((path, report.text[:2000]))
             if title not in report.text or "data as of" not in report.text:
                 problems.append((path, f"page did not render: {report.text[:1000]!r}"))
+            if "Deploy" in report.text:
+                problems.append((path, "Streamlit's Deploy button is in the header"))
             assert report.screenshot.stat().st_size > 10_000, f"blank screenshot for {path}"
             if name == "trace-link":
                 assert run_id in report.text, "the shared trace link opens its run"
             if name == "cost-link":
                 assert "All time" in report.text and tenant in report.text
+        # The widest pages at the two common laptop and desktop widths.
+        for width in (1280, 1600):
+            browser.width = width
+            for path in ("", "cost", "budgets"):
+                report = browser.open(f"{server}/{path}", shots / f"{path or 'home'}-{width}.png")
+                if report.exceptions or report.errors:
+                    problems.append((f"{path} at {width}px", report.exceptions + report.errors))
     finally:
         browser.close()
     print(f"screenshots: {shots}")

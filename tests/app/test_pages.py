@@ -5,7 +5,9 @@ from __future__ import annotations
 
 import json
 import shutil
+import time
 from collections import Counter
+from dataclasses import replace
 from datetime import date, timedelta
 from decimal import Decimal
 from pathlib import Path
@@ -14,6 +16,8 @@ import duckdb
 import pandas as pd
 import pytest
 
+from orchestration.alerts.outbox import Outbox
+from orchestration.alerts.rules import BudgetPeriod, threshold_alerts
 from tests.app.conftest import PAGES, frame, metric, scalar, sql, usd
 
 pytestmark = pytest.mark.slow
@@ -658,3 +662,51 @@ def test_cost_page_lists_incomplete_overrides(warehouse_dir: Path, tmp_path: Pat
     # the fixture's own warehouse has none: no warning there
     at = page(warehouse_dir, "cost", range="All time")
     assert not any("leave a token price out" in w.value for w in at.warning)
+
+
+def test_budget_page_from_an_alert_shows_its_period_its_alerts_and_what_was_sent(
+    warehouse_dir: Path, tmp_path: Path, page
+) -> None:
+    """The link of an alert on yesterday's period opens that period of that tenant's budget,
+    lists that budget's alerts only, and counts as sent what the outbox published after the
+    build (another tenant's alert on a budget of the same id is not counted)."""
+    data = tmp_path / "data"
+    data.mkdir()
+    shutil.copy(warehouse_dir / "warehouse.duckdb", data / "warehouse.duckdb")
+    b = sql(
+        data,
+        "select * from marts.budget_status where period_kind = 'previous'"
+        " order by tenant_id, budget_id limit 1",
+    ).iloc[0]
+    start = b.period_start.to_pydatetime()
+    period = BudgetPeriod(
+        budget_id=b.budget_id, tenant_id=b.tenant_id, scope=b.scope, scope_id=b.scope_id,
+        period=b.period, period_kind="previous", period_start=start,
+        period_end=b.period_end.to_pydatetime(), as_of=start, limit_usd=Decimal(1),
+        spend_usd=Decimal(1), pct_used=100.0, thresholds_crossed=(50.0, 100.0),
+        forecast_usd=None, elapsed_fraction=1.0, enforcement="alert", destination="slack:#nowhere",
+    )  # fmt: skip
+    box = Outbox(data / "outbox" / "outbox.sqlite3")
+    alerts = [
+        *threshold_alerts([period], []),
+        *threshold_alerts([replace(period, tenant_id="zz")], []),
+    ]
+    box.enqueue(alerts, time.time())
+    keys = [a.dedupe_key for a in alerts]
+    box.claim(keys, "run", time.time(), 60)
+    box.mark_sent(keys, "run", time.time())
+    note = "no route for slack:#nowhere in AGENTOPS_ALERT_ROUTES: sent to SLACK_WEBHOOK_URL"
+    box.note_route(keys, note)
+    box.export_snapshot(data / "outbox" / "alerts" / "outbox.parquet")
+
+    link = start.isoformat().replace("+00:00", "Z")
+    at = page(data, "budgets", tenant=b.tenant_id, budget_id=b.budget_id, period_start=link)
+    shown = frame(at, "budget_id", "period_start")
+    assert list(shown.budget_id) == [b.budget_id]
+    assert [pd.Timestamp(v) for v in shown.period_start] == [pd.Timestamp(start)]
+    assert metric(at, "Alerts sent") == "2"  # this tenant's 50% and 100%, not zz's
+    listed = frame(at, "dedupe_key", "delivery_status")
+    assert sorted(listed.dedupe_key) == sorted(keys[:2])
+    assert set(listed.delivery_status) == {"sent"}
+    assert set(listed.delivery_error) == {"\u2014"}  # an em dash, never a literal None
+    assert any("`slack:#nowhere`" in w.value and "SLACK_WEBHOOK_URL" in w.value for w in at.warning)

@@ -17,6 +17,9 @@ import duckdb
 
 AS_OF = datetime(2026, 11, 25, 12, 0, tzinfo=UTC)  # noon: half of a daily period has elapsed
 DAY_START = datetime(2026, 11, 25, tzinfo=UTC)
+# Budgets are computed late in the day by default: a spend under 87.5% of the limit then has
+# its forecast under the limit too, so a test about thresholds sees no forecast alert.
+LATE = DAY_START + timedelta(hours=21)
 
 _DDL = """
 create schema marts;
@@ -29,7 +32,7 @@ create table marts.budget_status (
     thresholds_crossed integer[], highest_threshold_crossed integer, is_over_limit boolean,
     elapsed_fraction double, forecast_usd decimal(38, 24), enforcement varchar,
     destination varchar, is_scope_seen boolean, is_forecast_over_limit boolean,
-    alert_dedupe_key varchar
+    alert_dedupe_key varchar, closes_at timestamptz, is_closed boolean
 );
 create table marts.fct_runs (
     run_id varchar, tenant_id varchar, workspace_id varchar, project_id varchar,
@@ -58,9 +61,10 @@ class Budget:
     period_kind: str = "current"
     period_start: datetime = DAY_START
     period_end: datetime = DAY_START + timedelta(days=1)
-    as_of: datetime = AS_OF
+    as_of: datetime = LATE
     enforcement: str = "alert"
     destination: str = "slack:#acme-finance"
+    close_grace: timedelta = timedelta(hours=1)
 
     def row(self) -> tuple:
         spend, limit = Decimal(self.spend_usd), Decimal(self.limit_usd)
@@ -75,6 +79,7 @@ class Budget:
             self.as_of, limit, spend, 0, float(100 * spend / limit) if limit else None,
             list(self.thresholds), crossed, max(crossed) if crossed else None, spend >= limit,
             elapsed, forecast, self.enforcement, self.destination, True, forecast > limit, None,
+            self.period_end + self.close_grace, self.as_of >= self.period_end + self.close_grace,
         )  # fmt: skip
 
 
@@ -104,7 +109,7 @@ def publish(data_dir: Path, budgets: list[Budget], runs: list[Run] | None = None
         con.execute("SET TimeZone = 'UTC'")
         con.execute(_DDL)
         if budgets:
-            marks = ",".join("?" * 25)
+            marks = ",".join("?" * 27)
             con.executemany(
                 f"insert into marts.budget_status values ({marks})", [b.row() for b in budgets]
             )

@@ -2,13 +2,20 @@
 
 from __future__ import annotations
 
+import re
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
+from pathlib import Path
 
 import orjson
 import pytest
 
+from ingestion.settings import (
+    DBT_PROJECT_DIR,
+    DEFAULT_BUDGET_CLOSE_GRACE_HOURS,
+    budget_close_grace_hours,
+)
 from ingestion.validation.contract import ValidEvent, check_line
 from orchestration.alerts.delivery import (
     FAILED,
@@ -16,12 +23,14 @@ from orchestration.alerts.delivery import (
     SENT,
     backoff_seconds,
     classify,
+    parse_routes,
     route_for,
 )
 from orchestration.alerts.keys import budget_alert_key, emitted_alert_key
 from orchestration.alerts.readers import scope_tenant
 from orchestration.alerts.rules import (
     BUDGET_FORECAST,
+    BUDGET_PERIOD_CLOSED,
     BUDGET_THRESHOLD,
     WORKFLOW_FAILURE_RATE,
     Alert,
@@ -101,14 +110,7 @@ def test_threshold_alerts_one_per_new_threshold() -> None:
     assert alerts[0].current_value == 84.0
 
 
-def test_a_closed_period_raises_no_threshold_alert() -> None:
-    """Late spend that crosses a threshold of a closed period is an adjustment, not an alert."""
-    previous = period(period_kind="previous", elapsed_fraction=1.0)
-    assert len(threshold_alerts([previous], [])) == 2
-    assert threshold_alerts([replace(previous, is_closed=True)], []) == []
-
-
-def test_forecast_alert_only_before_any_threshold_and_once_per_period() -> None:
+def test_forecast_alert_while_under_the_limit_and_once_per_period() -> None:
     early = period(
         spend_usd=Decimal("10"), pct_used=40.0, thresholds_crossed=(),
         forecast_usd=Decimal("30"), elapsed_fraction=0.4,
@@ -118,7 +120,11 @@ def test_forecast_alert_only_before_any_threshold_and_once_per_period() -> None:
     assert alert.alert_type == BUDGET_FORECAST
     assert alert.current_value == pytest.approx(120.0)
     assert forecast_alerts([early], [alert.dedupe_key], min_elapsed=0.1) == []
-    assert forecast_alerts([period()], [], min_elapsed=0.1) == []  # a threshold is crossed
+    # 80% crossed, forecast $42 of $25: the forecast still says something new.
+    (crossed,) = forecast_alerts([period()], [], min_elapsed=0.1)
+    assert crossed.current_value == pytest.approx(168.0)
+    over = period(spend_usd=Decimal("25"), pct_used=100.0, thresholds_crossed=(50.0, 80.0, 100.0))
+    assert forecast_alerts([over], [], min_elapsed=0.1) == []  # over already: the 100% alert
     assert forecast_alerts([early], [], min_elapsed=0.5) == []  # too early in the period
     under = period(thresholds_crossed=(), forecast_usd=Decimal("25"), spend_usd=Decimal("5"))
     assert forecast_alerts([under], [], min_elapsed=0.1) == []  # forecast == limit: not over
@@ -170,7 +176,7 @@ def test_message_says_budget_scope_period_spend_limit_percent_forecast_and_links
         "daily period from 2026-11-25",
         "$21.00 of $25.00 (84.0% used)",
         "Forecast at period end: $42.00",
-        f"<{URL}?tenant=acme&budget_id=acme-daily|",
+        f"<{URL}?tenant=acme&budget_id=acme-daily&period_start=2026-11-25T00%3A00%3A00Z|",
     ):
         assert part in text
     body = slack_payload(plan_messages([alert], 3)[0], URL)
@@ -214,13 +220,106 @@ def test_routes() -> None:
     slack = route_for("slack:#acme-finance", "https://hooks.slack.com/x", None)
     assert (slack.kind, slack.problem) == ("slack", None)
     assert route_for("slack:#a", None, None).problem == (
-        "SLACK_WEBHOOK_URL is not set: recorded, not sent"
+        "no route for slack:#a in AGENTOPS_ALERT_ROUTES and SLACK_WEBHOOK_URL is not set: "
+        "recorded, not sent"
     )
     assert not route_for("slack:#a", None, None).permanent
     assert route_for("webhook", None, "http://h/x").kind == "json"
     email = route_for("email:finance@acme.example", "https://hooks.slack.com/x", "http://h")
-    assert email.permanent and "'email' destinations are not delivered" in (email.problem or "")
-    assert route_for("", "https://hooks.slack.com/x", None).permanent
+    assert email.permanent and "email destinations are not deliverable yet" in (email.problem or "")
+    # Empty: the default route, no note.
+    default = route_for("", "https://hooks.slack.com/x", None)
+    assert (default.kind, default.url, default.note) == ("slack", "https://hooks.slack.com/x", None)
+
+
+def test_routes_map_destinations_and_report_the_missing_ones(tmp_path: Path) -> None:
+    routes = parse_routes(
+        '{"slack:#acme-finance": "https://hooks.slack.com/A", "webhook:ops": "http://ops/h"}'
+    )
+    slack = route_for("slack:#acme-finance", "https://hooks.slack.com/DEFAULT", None, routes)
+    assert (slack.kind, slack.url, slack.note) == ("slack", "https://hooks.slack.com/A", None)
+    ops = route_for("webhook:ops", "https://hooks.slack.com/DEFAULT", None, routes)
+    assert (ops.kind, ops.url, ops.note) == ("json", "http://ops/h", None)
+    lost = route_for("slack:#zeta-finance", "https://hooks.slack.com/DEFAULT", None, routes)
+    assert (lost.kind, lost.url) == ("slack", "https://hooks.slack.com/DEFAULT")
+    assert lost.note == (
+        "no route for slack:#zeta-finance in AGENTOPS_ALERT_ROUTES: sent to SLACK_WEBHOOK_URL"
+    )
+    assert route_for("slack:#zeta-finance", None, None, routes).problem == (
+        "no route for slack:#zeta-finance in AGENTOPS_ALERT_ROUTES and SLACK_WEBHOOK_URL is "
+        "not set: recorded, not sent"
+    )
+    file = tmp_path / "routes.json"
+    file.write_text('{"webhook:ops": "https://ops.example/h"}')
+    assert parse_routes(str(file)) == {"webhook:ops": "https://ops.example/h"}
+    assert parse_routes("") == {}
+    with pytest.raises(ValueError, match="neither a JSON object nor a readable file"):
+        parse_routes(str(tmp_path / "missing.json"))
+    with pytest.raises(ValueError, match="not valid JSON"):
+        parse_routes("{nope")
+    with pytest.raises(ValueError, match=r"key 'email:x' is not slack:#channel or webhook:NAME"):
+        parse_routes('{"email:x": "https://h"}')
+    with pytest.raises(ValueError, match=r"'slack:#a': 'ftp://h' is not an http\(s\) URL"):
+        parse_routes('{"slack:#a": "ftp://h"}')
+
+
+def test_thresholds_crossed_together_are_one_message_about_the_highest() -> None:
+    row = period(spend_usd=Decimal("30"), pct_used=120.0, thresholds_crossed=(50.0, 80.0, 100.0))
+    other = period(budget_id="acme-weekly", thresholds_crossed=(50.0,))
+    alerts = threshold_alerts([other, row], [])
+    assert [a.threshold for a in alerts] == [50.0, 100.0, 80.0, 50.0]  # per period, highest first
+    messages = plan_messages(alerts, 3)
+    assert [[a.threshold for a in m.alerts] for m in messages] == [[100.0, 80.0, 50.0], [50.0]]
+    body = slack_payload(messages[0], URL)
+    assert body["text"] == "Budget acme-daily crossed 100% of its limit (also 80%, 50%)"
+    assert body["blocks"][0]["text"]["text"].startswith(
+        "*Budget acme-daily crossed 100% of its limit (also 80%, 50%)*\nScope: tenant"
+    )
+    # As a digest too, the 100% comes first.
+    (digest,) = plan_messages(alerts, 2)
+    texts = [b["text"]["text"] for b in slack_payload(digest, URL)["blocks"][1:]]
+    assert texts[0].startswith("*Budget acme-daily crossed 100% of its limit (also 80%, 50%)*")
+    assert texts[1].startswith("*Budget acme-weekly crossed 50% of its limit*")
+
+
+def test_a_crossing_seen_after_its_period_closed_is_recorded_and_summarised_once() -> None:
+    # Yesterday's period, ended at midnight; the close grace is an hour.
+    yesterday = period(
+        period_kind="previous", period_start=START - timedelta(days=1), period_end=START,
+        closes_at=START + timedelta(hours=1), pct_used=84.0, elapsed_fraction=1.0,
+        as_of=START + timedelta(minutes=59),
+    )  # fmt: skip
+    # Built within the grace: live alerts.
+    live = threshold_alerts([yesterday], [])
+    assert [(a.alert_type, a.threshold, a.suppressed) for a in live] == [
+        (BUDGET_THRESHOLD, 80.0, None),
+        (BUDGET_THRESHOLD, 50.0, None),
+    ]
+    # Built once closed: both recorded as suppressed, one summary to send.
+    yesterday = replace(yesterday, as_of=START + timedelta(hours=1))
+    found = threshold_alerts([yesterday, period(tenant_id="zeta", thresholds_crossed=())], [])
+    summary_key = "alert:acme:closed:acme-daily:2026-11-24T00:00:00Z"
+    assert [(a.dedupe_key, a.alert_type) for a in found] == [
+        ("budget:acme:acme-daily:2026-11-24T00:00:00Z:80", BUDGET_THRESHOLD),
+        ("budget:acme:acme-daily:2026-11-24T00:00:00Z:50", BUDGET_THRESHOLD),
+        (summary_key, BUDGET_PERIOD_CLOSED),
+    ]
+    assert all(a.suppressed and summary_key in a.suppressed for a in found[:2])
+    assert found[2].suppressed is None
+    (message,) = plan_messages(found[2:], 3)
+    text = slack_payload(message, URL)["blocks"][0]["text"]["text"]
+    assert text.startswith(
+        "*Budget acme-daily: its daily period from 2026-11-24 (UTC) closed at 84.0% of its limit*"
+    )
+    assert "not sent as live alerts): 50%, 80%" in text
+    assert "period_start=2026-11-24T00%3A00%3A00Z" in text
+    # At most one summary: a later crossing of that period is recorded, not summarised again.
+    known = [summary_key, found[1].dedupe_key]
+    (later,) = threshold_alerts([replace(yesterday, as_of=START + timedelta(hours=4))], known)
+    assert later.threshold == 80.0 and later.suppressed
+    # Another tenant with the same budget id has its own summary.
+    zeta = threshold_alerts([replace(yesterday, tenant_id="zeta")], known)
+    assert zeta[-1].dedupe_key == "alert:zeta:closed:acme-daily:2026-11-24T00:00:00Z"
 
 
 def test_classify_webhook_answers() -> None:
@@ -262,3 +361,14 @@ def test_scope_tenant() -> None:
     assert scope_tenant("zeta", "agent", "triage-agent", dims) == (
         "zeta", "zeta-prod", "acme-sales"
     )  # fmt: skip
+
+
+def test_the_close_grace_has_one_default_for_the_alerts_and_dbt() -> None:
+    macro = (DBT_PROJECT_DIR / "macros" / "budgets.sql").read_text()
+    found = re.search(r"env_var\('AGENTOPS_BUDGET_CLOSE_GRACE', ''\) or '([^']+)'", macro)
+    assert found and float(found.group(1)) == DEFAULT_BUDGET_CLOSE_GRACE_HOURS == 1
+    assert budget_close_grace_hours({}) == 1.0
+    assert budget_close_grace_hours({"AGENTOPS_BUDGET_CLOSE_GRACE": "0.25"}) == 0.25
+    for bad in ("-1", "an hour", "nan"):
+        with pytest.raises(ValueError, match=f"AGENTOPS_BUDGET_CLOSE_GRACE='{bad}' is not a"):
+            budget_close_grace_hours({"AGENTOPS_BUDGET_CLOSE_GRACE": bad})

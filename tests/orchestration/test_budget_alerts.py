@@ -11,7 +11,10 @@ from __future__ import annotations
 
 import hashlib
 import json
+import sqlite3
+import threading
 import time
+from dataclasses import replace
 from pathlib import Path
 
 import dagster as dg
@@ -22,6 +25,7 @@ import pytest
 from ingestion.validation.contract import ValidEvent, check_line
 from orchestration.alerts.keys import budget_alert_key
 from orchestration.alerts.outbox import Outbox
+from orchestration.alerts.rules import BudgetPeriod, threshold_alerts
 from orchestration.assets import alert_outbox, budget_alerts
 from orchestration.resources import build_resources
 from orchestration.sensors import budget_threshold_sensor
@@ -146,15 +150,38 @@ def test_the_sensor_writes_nothing_while_it_is_evaluated(
     assert "crossed 50% of its limit" in text
 
 
-def test_two_thresholds_in_one_tick_are_two_messages_a_second_apart(
+def test_thresholds_crossed_in_one_tick_are_one_message_about_the_highest(
     data_dir: Path, slack: FakeSlack, instance: dg.DagsterInstance
 ) -> None:
     ticks = Ticks(instance)
-    bw.publish(data_dir, [bw.Budget(spend_usd="21")])  # 84%: 50 and 80 at once
+    bw.publish(data_dir, [bw.Budget(spend_usd="30")])  # 120%: 50, 80 and 100 at once
     result = ticks.tick()
-    assert [r.run_key for r in result.run_requests] == [run_key([KEY_50, KEY_80], [])]
+    assert [r.run_key for r in result.run_requests] == [run_key([KEY_100, KEY_50, KEY_80], [])]
     assert ticks.run(result.run_requests[0]).success
-    assert len(slack.delivered) == 2  # below the digest size: one message each
+    (message,) = slack.delivered
+    assert message["text"] == "Budget acme-daily crossed 100% of its limit (also 80%, 50%)"
+    assert {r.dedupe_key: r.status for r in outbox(data_dir).rows()} == {
+        KEY_50: "sent",
+        KEY_80: "sent",
+        KEY_100: "sent",
+    }
+    assert skipped(ticks.tick())
+
+
+def test_two_messages_in_one_pass_go_a_second_apart_most_severe_first(
+    data_dir: Path, slack: FakeSlack, instance: dg.DagsterInstance
+) -> None:
+    ticks = Ticks(instance)
+    weekly = bw.Budget(
+        budget_id="acme-weekly", period="weekly", spend_usd="60", limit_usd="100",
+        period_start=bw.DAY_START - bw.timedelta(days=6),
+    )  # fmt: skip
+    bw.publish(data_dir, [bw.Budget(spend_usd="21"), weekly])  # 84% (50, 80) and 60% (50)
+    assert ticks.tick_and_run().success
+    assert [m["text"] for m in slack.delivered] == [
+        "Budget acme-daily crossed 80% of its limit (also 50%)",
+        "Budget acme-weekly crossed 50% of its limit",
+    ]
     gap = slack.received[1].at - slack.received[0].at
     assert gap >= 0.95, f"storm control: messages {gap:.2f}s apart, want >= 1s"
     assert skipped(ticks.tick())
@@ -165,13 +192,22 @@ def test_many_alerts_in_one_pass_are_one_digest(
     data_dir: Path, slack: FakeSlack, instance: dg.DagsterInstance
 ) -> None:
     ticks = Ticks(instance)
-    bw.publish(data_dir, [bw.Budget(spend_usd="30")])  # 120%: 50, 80 and 100
+    budgets = [
+        bw.Budget(budget_id="b-low", spend_usd="13"),  # 52%
+        bw.Budget(budget_id="b-over", spend_usd="30"),  # 120%: 50, 80 and 100
+        bw.Budget(budget_id="b-high", spend_usd="21"),  # 84%: 50 and 80
+    ]
+    bw.publish(data_dir, budgets)
     assert ticks.tick_and_run().success
     (digest,) = slack.delivered
     assert digest["blocks"][0]["text"]["text"] == "3 AgentOps alerts"
-    text = json.dumps(digest)
-    assert all(f"crossed {t}% of its limit" in text for t in (50, 80, 100))
-    assert {r.status for r in outbox(data_dir).rows()} == {"sent"}
+    sections = [b["text"]["text"].split("\n")[0] for b in digest["blocks"][1:]]
+    assert sections == [
+        "*Budget b-over crossed 100% of its limit (also 80%, 50%)*",
+        "*Budget b-high crossed 80% of its limit (also 50%)*",
+        "*Budget b-low crossed 50% of its limit*",
+    ]
+    assert [r.status for r in outbox(data_dir).rows()] == ["sent"] * 6
     assert skipped(ticks.tick())
 
 
@@ -300,7 +336,10 @@ def test_without_webhook_url_alerts_are_recorded_not_sent(
     assert ticks.tick_and_run().success
     row = outbox(data_dir).get(KEY_50)
     assert row and (row.status, row.attempts) == ("pending", 0)
-    assert row.error_message == "SLACK_WEBHOOK_URL is not set: recorded, not sent"
+    assert row.error_message == (
+        "no route for slack:#acme-finance in AGENTOPS_ALERT_ROUTES and SLACK_WEBHOOK_URL is not "
+        "set: recorded, not sent"
+    )
     assert skipped(ticks.tick())
     snapshot = duckdb.sql(
         f"select dedupe_key, status, attempts, error_message"
@@ -323,7 +362,7 @@ def test_email_destination_is_recorded_as_not_deliverable(
     assert ticks.tick_and_run().success  # not a webhook refusing: the run stays green
     (row,) = outbox(data_dir).rows()
     assert row.status == "failed"
-    assert "'email' destinations are not delivered" in (row.error_message or "")
+    assert "email destinations are not deliverable yet" in (row.error_message or "")
     assert slack.received == []
     assert skipped(ticks.tick())
 
@@ -340,7 +379,10 @@ def test_generic_json_webhook(
     (alert,) = received.body["alerts"]
     assert alert["dedupe_key"] == KEY_50
     assert alert["facts"]["spend_usd"] == "13"
-    assert alert["link"] == "http://localhost:8501/budgets?tenant=acme&budget_id=acme-daily"
+    assert alert["link"] == (
+        "http://localhost:8501/budgets?tenant=acme&budget_id=acme-daily"
+        "&period_start=2026-11-25T00%3A00%3A00Z"
+    )
 
 
 @pytest.mark.usefixtures("fast_alerts")
@@ -350,7 +392,7 @@ def test_forecast_and_reliability_alerts(
     ticks = Ticks(instance)
     # $14 of $25 (56%) at half time, thresholds 80 and 100: none crossed, forecast $28 > $25.
     # 4 of the 10 runs that ended in the last hour failed (40% > 25%); older ones don't count.
-    budget = bw.Budget(spend_usd="14", thresholds=(80, 100))
+    budget = bw.Budget(spend_usd="14", thresholds=(80, 100), as_of=bw.AS_OF)
     runs = [bw.Run(f"r{i}", run_status="failed" if i < 4 else "succeeded") for i in range(10)]
     runs.append(bw.Run("old", run_status="failed", ended_at=bw.AS_OF - bw.timedelta(hours=2)))
     bw.publish(data_dir, [budget], runs)
@@ -405,3 +447,171 @@ def test_sensor_skips_until_a_warehouse_is_published(
 ) -> None:
     result = Ticks(instance).tick()
     assert skipped(result, f"no published warehouse at {data_dir / 'warehouse.duckdb'}")
+
+
+@pytest.mark.usefixtures("fast_alerts")
+def test_destinations_route_per_budget_for_two_tenants_reusing_ids(
+    data_dir: Path, slack: FakeSlack, instance: dg.DagsterInstance, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    routes = {
+        "slack:#acme-finance": f"{slack.url}/routes/acme-finance",
+        "webhook:ops": f"{slack.url}/routes/ops",
+    }
+    routes_file = data_dir / "routes.json"
+    routes_file.write_text(json.dumps(routes))
+    monkeypatch.setenv("AGENTOPS_ALERT_ROUTES", str(routes_file))
+    ticks = Ticks(instance)
+    # Both tenants call their budget `daily`; zeta's channel has no route.
+    bw.publish(
+        data_dir,
+        [
+            bw.Budget(budget_id="daily", spend_usd="13"),
+            bw.Budget(budget_id="daily", tenant_id="zeta", destination="slack:#zeta-finance",
+                      spend_usd="21"),
+            bw.Budget(budget_id="ops", destination="webhook:ops", spend_usd="13"),
+        ],
+    )  # fmt: skip
+    assert ticks.tick_and_run().success
+    got = sorted((r.path, r.status) for r in slack.received)
+    assert got == [
+        ("/routes/acme-finance", 200),
+        ("/routes/ops", 200),
+        ("/services/T0/B0/x", 200),  # zeta's fallback
+    ]
+    by_path = {r.path: r.body for r in slack.received}
+    assert by_path["/routes/acme-finance"]["text"] == "Budget daily crossed 50% of its limit"
+    assert (
+        by_path["/services/T0/B0/x"]["text"] == "Budget daily crossed 80% of its limit (also 50%)"
+    )
+    assert "tenant=zeta&budget_id=daily" in json.dumps(by_path["/services/T0/B0/x"])
+    assert [a["dedupe_key"] for a in by_path["/routes/ops"]["alerts"]] == [
+        budget_alert_key("acme", "ops", bw.DAY_START, 50)
+    ]
+    note = "no route for slack:#zeta-finance in AGENTOPS_ALERT_ROUTES: sent to SLACK_WEBHOOK_URL"
+    snapshot = duckdb.sql(
+        f"select dedupe_key, status, route_note from '{data_dir}/outbox/alerts/outbox.parquet'"
+        " order by dedupe_key"
+    ).fetchall()
+    assert snapshot == [
+        (budget_alert_key("acme", "daily", bw.DAY_START, 50), "sent", None),
+        (budget_alert_key("acme", "ops", bw.DAY_START, 50), "sent", None),
+        (budget_alert_key("zeta", "daily", bw.DAY_START, 50), "sent", note),
+        (budget_alert_key("zeta", "daily", bw.DAY_START, 80), "sent", note),
+    ]
+    assert skipped(ticks.tick())
+
+
+def test_a_bad_routes_setting_is_refused_with_its_name(
+    data_dir: Path, monkeypatch: pytest.MonkeyPatch, instance: dg.DagsterInstance
+) -> None:
+    monkeypatch.setenv("AGENTOPS_ALERT_ROUTES", '{"slack:#a": "not a url"}')
+    bw.publish(data_dir, [bw.Budget(spend_usd="13")])
+    with pytest.raises(ValueError, match=r"AGENTOPS_ALERT_ROUTES: 'slack:#a': 'not a url'"):
+        Ticks(instance).tick()
+
+
+@pytest.mark.usefixtures("fast_alerts")
+def test_crossings_of_a_closed_period_are_recorded_and_summarised_once(
+    data_dir: Path, slack: FakeSlack, instance: dg.DagsterInstance
+) -> None:
+    ticks = Ticks(instance)
+    yesterday = bw.DAY_START - bw.timedelta(days=1)
+
+    def publish(previous_spend: str) -> None:
+        previous = bw.Budget(
+            period_kind="previous", period_start=yesterday, period_end=bw.DAY_START,
+            spend_usd=previous_spend,
+        )  # fmt: skip
+        bw.publish(data_dir, [bw.Budget(spend_usd="2"), previous])
+
+    publish("21")  # 84% of yesterday's limit, found at 21:00 today: closed since 01:00
+    assert ticks.tick_and_run().success
+    (message,) = slack.delivered
+    assert message["text"] == (
+        "Budget acme-daily: its daily period from 2026-11-24 (UTC) closed at 84.0% of its limit"
+    )
+    summary = "alert:acme:closed:acme-daily:2026-11-24T00:00:00Z"
+    key = lambda t: budget_alert_key("acme", "acme-daily", yesterday, t)  # noqa: E731
+    statuses = {r.dedupe_key: r.status for r in outbox(data_dir).rows()}
+    assert statuses == {key(50): "suppressed", key(80): "suppressed", summary: "sent"}
+    assert summary in (outbox(data_dir).get(key(80)).error_message or "")  # type: ignore[union-attr]
+
+    publish("26")  # late spend in the closed period: 100% crossed, recorded, not sent again
+    assert ticks.tick_and_run().success
+    assert len(slack.delivered) == 1
+    assert outbox(data_dir).get(key(100)).status == "suppressed"  # type: ignore[union-attr]
+    snapshot = duckdb.sql(
+        f"select status, count(*) from '{data_dir}/outbox/alerts/outbox.parquet'"
+        " group by 1 order by 1"
+    ).fetchall()
+    assert snapshot == [("sent", 1), ("suppressed", 3)]
+    assert skipped(ticks.tick())
+
+
+def bw_period(budget_id: str) -> BudgetPeriod:
+    return BudgetPeriod(
+        budget_id=budget_id, tenant_id="acme", scope="tenant", scope_id="acme", period="daily",
+        period_kind="current", period_start=bw.DAY_START,
+        period_end=bw.DAY_START + bw.timedelta(days=1), as_of=bw.AS_OF,
+        limit_usd=bw.Decimal(25), spend_usd=bw.Decimal(13), pct_used=52.0,
+        thresholds_crossed=(50.0,), forecast_usd=None, elapsed_fraction=0.5,
+        enforcement="alert", destination="slack:#x",
+    )  # fmt: skip
+
+
+def test_two_delivery_passes_at_once_never_crash(data_dir: Path) -> None:
+    """Today's snapshot and events files are written under per-writer temporary names."""
+    box = outbox(data_dir)
+    alerts = threshold_alerts([bw_period(f"b{i}") for i in range(20)], [])
+    box.enqueue(alerts, time.time())
+    dest = data_dir / "outbox" / "alerts" / "outbox.parquet"
+    errors: list[BaseException] = []
+
+    def export() -> None:
+        try:
+            for _ in range(40):
+                assert box.export_snapshot(dest) == 20
+        except BaseException as exc:  # noqa: BLE001 - the test reports any
+            errors.append(exc)
+
+    threads = [threading.Thread(target=export) for _ in range(3)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert errors == []
+    assert duckdb.sql(f"select count(*) from '{dest}'").fetchall() == [(20,)]
+    assert sorted(p.name for p in dest.parent.iterdir()) == [
+        ".outbox.parquet.lock",
+        "outbox.parquet",
+    ]
+
+
+def test_an_outbox_of_the_first_layout_is_upgraded_in_place(data_dir: Path) -> None:
+    path = data_dir / "outbox" / "outbox.sqlite3"
+    path.parent.mkdir(parents=True)
+    (old,) = threshold_alerts([bw_period("old")], [])
+    con = sqlite3.connect(path)
+    con.executescript(
+        """CREATE TABLE alerts (dedupe_key TEXT PRIMARY KEY, alert_id TEXT NOT NULL,
+        alert_type TEXT NOT NULL, destination TEXT NOT NULL, payload BLOB NOT NULL,
+        status TEXT NOT NULL DEFAULT 'pending'
+            CHECK (status IN ('pending', 'sending', 'sent', 'failed')),
+        attempts INTEGER NOT NULL DEFAULT 0, created_at REAL NOT NULL, updated_at REAL NOT NULL,
+        next_attempt_at REAL, claim_id TEXT, claimed_until REAL, last_attempt_at REAL,
+        sent_at REAL, error_message TEXT, events_written INTEGER NOT NULL DEFAULT 0);"""
+    )
+    con.execute(
+        "INSERT INTO alerts (dedupe_key, alert_id, alert_type, destination, payload, status,"
+        " attempts, created_at, updated_at, sent_at) VALUES (?, ?, ?, ?, ?, 'sent', 1, 1, 2, 2)",
+        (old.dedupe_key, old.alert_id, old.alert_type, old.destination, old.to_json()),
+    )
+    con.commit()
+    con.close()
+    box = Outbox(path)
+    suppressed = replace(old, dedupe_key="k2", suppressed="closed")
+    assert box.enqueue([suppressed], 3.0) == ["k2"]
+    assert [(r.dedupe_key, r.status, r.attempts) for r in box.rows()] == [
+        (old.dedupe_key, "sent", 1),
+        ("k2", "suppressed", 0),
+    ]

@@ -36,6 +36,10 @@ def test_seeds_load_into_a_new_build_database_then_models_build_on_them(
     # A new build database has the current layout, and `agentops-wh build` knows its seeds.
     assert not needs_full_refresh(data_dir)
     assert seed_args(data_dir) == ["--exclude", "resource_type:seed"]
+    # A new Dagster instance over a build database that holds these files (`make demo` built
+    # it before Dagster started) loads nothing again.
+    again = dg.materialize([warehouse_seeds], resources=resources)
+    assert again.success and again.get_asset_materialization_events() == []
 
     # Then a subset of the models (what automation asks for after a seed changed).
     prices = dg.AssetKey(["intermediate", "int_prices_unioned"])

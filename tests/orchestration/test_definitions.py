@@ -238,3 +238,26 @@ def test_the_budgets_refresh_on_the_clock_and_rebuild_downstream() -> None:
         assert {"marts/budget_status", "published_warehouse"} <= requested(after)
         assert "marts/fct_cost_ledger" not in requested(after)  # not downstream of budgets
         assert "lake_events" not in requested(after)
+
+
+def test_a_new_instance_publishes_after_a_lake_commit_though_it_never_built_every_model() -> None:
+    """`make demo` builds every table before Dagster starts: a model this instance never
+    materialized must not hold the publish back (it did: the demo never published)."""
+    seeds = [dg.AssetKey(["seeds", s]) for s in SEEDS]
+    with dg.instance_for_test() as instance:
+        first = dg.evaluate_automation_conditions(defs=defs, instance=instance, evaluation_time=AT)
+        materialized(instance, *seeds, dg.AssetKey("budgets_reference"))
+        seeded = dg.evaluate_automation_conditions(
+            defs=defs, instance=instance, cursor=first.cursor, evaluation_time=AT
+        )
+        # The run it asked for built what depends on the seeds, and nothing else.
+        materialized(instance, *(dg.AssetKey.from_user_string(k) for k in requested(seeded)))
+        quiet = dg.evaluate_automation_conditions(
+            defs=defs, instance=instance, cursor=seeded.cursor, evaluation_time=AT
+        )
+        assert requested(quiet) == set()
+        materialized(instance, dg.AssetKey("lake_events"))
+        commit = dg.evaluate_automation_conditions(
+            defs=defs, instance=instance, cursor=quiet.cursor, evaluation_time=AT
+        )
+        assert {"marts/fct_model_calls", "published_warehouse"} <= requested(commit)

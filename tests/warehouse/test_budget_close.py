@@ -1,9 +1,10 @@
 """Budget periods close: the figures freeze, late spend is an adjustment beside them.
 
 Two real builds of a small lake, with budget_as_of pinned after November's close (its end plus
-the 48 hours of grace): the first closes November with the spend of the first load; the
-second load (later events of the same November days) and a raised limit then change nothing
-of the closed figures: the new spend shows as adjustment_usd. Each tenant counts its own spend.
+the close grace, an hour by default): the first closes November with the spend of the first
+load; the second load (later events of the same November days) and a raised limit then change
+nothing of the closed figures: the new spend shows as adjustment_usd. Each tenant counts its
+own spend.
 """
 
 from __future__ import annotations

@@ -119,7 +119,9 @@ final as (
         end as forecast_usd,
         enforcement,
         destination,
-        is_scope_seen
+        is_scope_seen,
+        -- Closed: past its end plus the close grace; crossings then are no live alerts.
+        {{ budget_closes_at('period_end') }} as closes_at
 
     from measured
 
@@ -128,10 +130,7 @@ final as (
 select
     *,
     forecast_usd > limit_usd as is_forecast_over_limit,
-    -- the one definition of a period's close (macro budget_closes_at), as fct_budget_periods
-    -- has it: alert rules raise nothing for a closed period, whose late spend is an adjustment
-    {{ budget_closes_at('period_end') }} as closes_at,
-    {{ budget_closes_at('period_end') }} <= as_of as is_closed,
+    as_of >= closes_at as is_closed,
     -- The key an alert for the highest crossed threshold carries (fct_alerts, the outbox).
     case
         when highest_threshold_crossed is not null then
