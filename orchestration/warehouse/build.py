@@ -276,16 +276,26 @@ def publish(build_path: Path, dest: Path) -> None:
         raise
 
 
-def _invoke(base: Path, cmd: list[str]) -> tuple[subprocess.CompletedProcess, float]:
+def invoke_dbt(
+    base: Path,
+    cmd: list[str],
+    *,
+    target: Path | None = None,
+    engine: str = "duckdb",
+) -> tuple[subprocess.CompletedProcess, float]:
+    """Run a dbt command line for data dir `base` from the project folder; the run results
+    of an earlier command in `target` (default build/target) are removed first, so the ones
+    read after are this command's. Returns the finished process and its seconds."""
     env = dict(os.environ, AGENTOPS_DATA_DIR=str(base), DBT_SEND_ANONYMOUS_USAGE_STATS="false")
-    (base / "build" / "target" / "run_results.json").unlink(missing_ok=True)
+    ((target or base / "build" / "target") / "run_results.json").unlink(missing_ok=True)
     t0 = time.perf_counter()
     try:
         proc = subprocess.run(
             cmd, env=env, cwd=DBT_PROJECT_DIR, capture_output=True, text=True, check=False
         )
     except OSError as exc:
-        raise BuildError(f"could not start dbt ({exc}); is dbt-duckdb installed?") from exc
+        hint = "pip install -e '.[spark]'" if engine == "spark" else "is dbt-duckdb installed?"
+        raise BuildError(f"could not start dbt on {engine} ({exc}); {hint}") from exc
     return proc, time.perf_counter() - t0
 
 
@@ -345,7 +355,7 @@ def build(
         if not data_tests:
             cmd += ["--exclude-resource-type", "test"]
         forget_seeds(base, cmd)
-        proc, dbt_seconds = _invoke(base, cmd)
+        proc, dbt_seconds = invoke_dbt(base, cmd)
         statuses, failures = _read_run_results(base)
         success = proc.returncode == 0
         if success and select is None:
@@ -410,7 +420,7 @@ def run_unit_tests(
     # Same vars as the builds, or dbt re-parses the whole project.
     cmd = dbt_command(base, select="test_type:unit", command="test", dbt_vars=dbt_vars)
     with build_lock(base):
-        proc, dbt_seconds = _invoke(base, cmd)
+        proc, dbt_seconds = invoke_dbt(base, cmd)
     statuses, failures = _read_run_results(base)
     success = proc.returncode == 0
     return _result(base, proc, success, False, started, dbt_seconds, statuses, failures, None, 0)

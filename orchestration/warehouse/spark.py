@@ -32,7 +32,6 @@ import json
 import logging
 import os
 import shutil
-import subprocess
 import sys
 import time
 from pathlib import Path
@@ -182,20 +181,9 @@ def record_seeds(base: Path, args: list[str]) -> None:
 
 
 def _invoke(base: Path, cmd: list[str]) -> tuple[Any, float]:
-    from orchestration.warehouse.build import DBT_PROJECT_DIR
+    from orchestration.warehouse.build import invoke_dbt
 
-    env = dict(os.environ, AGENTOPS_DATA_DIR=str(base), DBT_SEND_ANONYMOUS_USAGE_STATS="false")
-    (spark_dir(base) / "target" / "run_results.json").unlink(missing_ok=True)
-    t0 = time.perf_counter()
-    try:
-        proc = subprocess.run(
-            cmd, env=env, cwd=DBT_PROJECT_DIR, capture_output=True, text=True, check=False
-        )
-    except OSError as exc:
-        from orchestration.warehouse.build import BuildError
-
-        raise BuildError(f"could not start dbt on Spark ({exc})") from exc
-    return proc, time.perf_counter() - t0
+    return invoke_dbt(base, cmd, target=spark_dir(base) / "target", engine="spark")
 
 
 def run_operation(base: Path, macro: str, macro_args: dict[str, Any]) -> None:

@@ -698,7 +698,7 @@ def test_an_orphan_row_fails_its_relationship_test_and_the_exit_status(
     shutil.copytree(scenario.data_dir, base, ignore=shutil.ignore_patterns("target", "logs"))
     check = warehouse.dbt_command(base, command="test", select="fct_model_calls")
 
-    proc, _ = warehouse._invoke(base, check)
+    proc, _ = warehouse.invoke_dbt(base, check)
     statuses, failures = warehouse._read_run_results(base)
     assert (proc.returncode, failures) == (0, []), proc.stdout[-2000:]
     assert statuses["pass"] >= 5
@@ -718,7 +718,7 @@ def test_an_orphan_row_fails_its_relationship_test_and_the_exit_status(
     finally:
         con.close()
 
-    proc, _ = warehouse._invoke(base, check)
+    proc, _ = warehouse.invoke_dbt(base, check)
     statuses, failures = warehouse._read_run_results(base)
     assert proc.returncode == 1
     failed = sorted(f.split(":")[0].removeprefix("test.agentops_warehouse.") for f in failures)
