@@ -262,6 +262,7 @@ def test_a_refused_file_stops_the_build_and_keeps_the_last_reference(
         "budgets.parquet",
         "committed_loads.parquet",
         "model_refs.parquet",
+        "quarantine_files.parquet",
     ], "no temporary file left"
 
 

@@ -393,10 +393,11 @@ def lake(data: Path, where: str = "true") -> list[tuple]:
     files = str(data / "lake" / "events" / "*" / "*.parquet")
     if not list((data / "lake" / "events").glob("*/*.parquet")):
         return []
-    return duckdb.sql(
-        f"select event_id, event_type, tenant.tenant_id, run.run_id, model_call.provider, "
-        f"resource_usage.input_tokens from read_parquet('{files}') where {where} order by 1"
-    ).fetchall()
+    with duckdb.connect() as con:
+        return con.sql(
+            f"select event_id, event_type, tenant.tenant_id, run.run_id, model_call.provider, "
+            f"resource_usage.input_tokens from read_parquet('{files}') where {where} order by 1"
+        ).fetchall()
 
 
 def post_traces(client: httpx.Client, body: bytes, ctype: str, **headers: str) -> httpx.Response:
