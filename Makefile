@@ -16,11 +16,11 @@ $(STAMP): pyproject.toml
 
 install: $(STAMP)
 
-# Two workers (the machine's cores); tests/conftest.py keeps each file, and the files that
-# share a fixture or a folder, on one worker. `make test TEST_WORKERS=0` runs in one process.
+# Two workers (the machine's cores), each test file whole on one worker (tests/conftest.py
+# orders them). `make test TEST_WORKERS=0` runs in one process.
 TEST_WORKERS ?= 2
 test: $(STAMP)
-	$(PY) -m pytest -q -n $(TEST_WORKERS) --dist loadgroup --durations=25
+	$(PY) -m pytest -q -n $(TEST_WORKERS) --dist loadfile --durations=25
 
 lint: $(STAMP)
 	$(VENV)/bin/ruff check . && $(VENV)/bin/ruff format --check .

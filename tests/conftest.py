@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import copy
+import sys
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -60,41 +62,29 @@ def two_tenants(tmp_path_factory: pytest.TempPathFactory):
     return build_corpus(tmp_path_factory)
 
 
-# Parallel runs (`make test`: pytest-xdist, `--dist loadgroup`). Each test file runs whole on
-# one worker (its module fixtures are built once); files that share a session fixture or
-# write the same place run on the same worker, one after the other.
-SHARED_GROUPS = {
-    # Spark's local session takes both cores: its two files never run beside each other.
-    "spark": ("tests/warehouse/test_spark_parity.py", "tests/orchestration/test_engine_spark.py"),
-    # The dashboard's session-wide warehouses (tests/app/conftest.py).
-    "app": ("tests/app/",),
-    # The session-wide two-tenant corpus (`two_tenants` above).
-    "two_tenants": (
-        "tests/warehouse/test_dashboard_marts.py",
-        "tests/warehouse/test_tenant_isolation.py",
-        "tests/warehouse/test_upgrade_tenant_keys.py",
-    ),
-    # Dagster's definitions parse the dbt project into dbt_project/target/dagster.
-    "dagster": ("tests/orchestration/",),
-}
-# The longest group starts first, so the other worker takes the rest beside it.
-FIRST = "spark"
+# Parallel runs (`make test`: pytest-xdist, `--dist loadfile`): each test file runs whole on
+# one worker, so its module fixtures are built once (a session fixture once per worker that
+# needs it). Spark's parity test is the longest: it starts first, and the other Spark test
+# last, so that the other worker takes the rest beside it and two Spark sessions rarely meet.
+SPARK_FIRST = "tests/warehouse/test_spark_parity.py"
+SPARK_LAST = "tests/orchestration/test_engine_spark.py"
 
 
-def _group(nodeid: str) -> str:
-    for name, prefixes in SHARED_GROUPS.items():
-        if nodeid.startswith(prefixes):
-            return name
-    return nodeid.split("::", 1)[0]
-
-
-@pytest.hookimpl(tryfirst=True)
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
-    if config.getoption("dist", "no") != "loadgroup":
-        return
-    for item in items:
-        item.add_marker(pytest.mark.xdist_group(_group(item.nodeid)))
-    items.sort(key=lambda item: _group(item.nodeid) != FIRST)
+    def order(item: pytest.Item) -> int:
+        path = item.nodeid.split("::", 1)[0]
+        return {SPARK_FIRST: 0, SPARK_LAST: 2}.get(path, 1)
+
+    items.sort(key=order)
+
+
+@pytest.fixture(autouse=True)
+def _main_module_kept() -> Iterator[None]:
+    """Streamlit's AppTest leaves the app's script as `__main__`; a loader worker started
+    after that (forkserver) would run the app first. Each test ends with pytest's own."""
+    main = sys.modules["__main__"]
+    yield
+    sys.modules["__main__"] = main
 
 
 def pytest_configure(config: pytest.Config) -> None:

@@ -52,10 +52,14 @@ def test_the_three_ways_in_work_as_written(tmp_path: Path) -> None:
     finally:
         assert server.stop(), server.log.read_text()[-3000:]
     files = str(data / "lake" / "events" / "*" / "*.parquet")
-    got = duckdb.sql(
-        "select event_type, tenant.tenant_id, tenant.workspace_id, tenant.project_id, "
-        f"run.agent_id, count(*) from read_parquet('{files}') group by all order by all"
-    ).fetchall()
+    got = (
+        duckdb.connect()
+        .sql(
+            "select event_type, tenant.tenant_id, tenant.workspace_id, tenant.project_id, "
+            f"run.agent_id, count(*) from read_parquet('{files}') group by all order by all"
+        )
+        .fetchall()
+    )
     assert got == [
         ("model_call.completed", "acme", "prod", "support-bot", "support-bot", 1),  # OTel
         ("model_call.completed", "acme", "prod", "support-bot", "triage", 2),  # SDK, JSONL

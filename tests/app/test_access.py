@@ -115,7 +115,7 @@ def test_a_viewer_of_one_tenant_sees_only_its_figures(warehouse_dir: Path, signi
     assert 0 < runs < everyone
     assert metric(at, "Runs") == f"{runs:,}"
     spend = scalar(data, "select sum(cost_usd) from marts.fct_model_calls where tenant_id = 'acme'")
-    assert metric(at, "Spend") == usd(spend)
+    assert metric(at, "Spend (by call time)") == usd(spend)
     # A platform group member sees every tenant.
     at = signin(data, "overview", signed_in("pat@x.example", groups=["platform"]), range="All time")
     assert metric(at, "Runs") == f"{everyone:,}"

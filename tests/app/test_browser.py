@@ -281,7 +281,7 @@ def test_two_users_sign_in_and_see_their_tenants(
             page = tab.report(shots / "pat-overview.png")
         assert "Signed in as pat@platform.example" in page.text, page.text[:500]
         assert page.metrics["Runs"] == f"{runs_n[1]:,}"
-        assert page.metrics["Spend"] == usd(spend[1])
+        assert page.metrics["Spend (by call time)"] == usd(spend[1])
         # Signing out ends the session: the next visit is the sign-in page again.
         with browser.tab() as tab:
             tab.goto(f"{url}/")

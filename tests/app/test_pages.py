@@ -16,6 +16,7 @@ import duckdb
 import pandas as pd
 import pytest
 
+from app.ui import unit_usd
 from orchestration.alerts.outbox import Outbox
 from orchestration.alerts.rules import BudgetPeriod, threshold_alerts
 from tests.app.conftest import PAGES, frame, metric, scalar, sql, usd
@@ -138,7 +139,7 @@ def test_overview_numbers_match_sql(warehouse_dir: Path, page) -> None:
         [start, end],
     ).iloc[0]
     assert ok_runs > 0 and running > 0, "the window holds running runs, kept out"
-    assert metric(at, "Cost per successful run") == usd(Decimal(ok_spend) / int(ok_runs), 4)
+    assert metric(at, "Cost per successful run") == unit_usd(Decimal(ok_spend) / int(ok_runs))
 
 
 def test_filters_come_from_the_url_and_apply(warehouse_dir: Path, page) -> None:

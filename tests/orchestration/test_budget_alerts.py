@@ -276,9 +276,11 @@ def test_404_marks_failed_and_is_not_retried(
     assert skipped(ticks.tick())
     assert ticks.run(dg.RunRequest()).success
     assert [r.status for r in slack.received] == [404]
-    snapshot = duckdb.sql(
-        f"select status, error_message from '{data_dir}/outbox/alerts/outbox.parquet'"
-    ).fetchall()
+    snapshot = (
+        duckdb.connect()
+        .sql(f"select status, error_message from '{data_dir}/outbox/alerts/outbox.parquet'")
+        .fetchall()
+    )
     assert snapshot == [("failed", row.error_message)]
 
 
@@ -341,10 +343,14 @@ def test_without_webhook_url_alerts_are_recorded_not_sent(
         "set: recorded, not sent"
     )
     assert skipped(ticks.tick())
-    snapshot = duckdb.sql(
-        f"select dedupe_key, status, attempts, error_message"
-        f" from '{data_dir}/outbox/alerts/outbox.parquet'"
-    ).fetchall()
+    snapshot = (
+        duckdb.connect()
+        .sql(
+            f"select dedupe_key, status, attempts, error_message"
+            f" from '{data_dir}/outbox/alerts/outbox.parquet'"
+        )
+        .fetchall()
+    )
     assert snapshot == [(KEY_50, "pending", 0, row.error_message)]
     assert not (data_dir / "landing" / "_alerts").exists()  # nothing sent, no events
 
@@ -429,13 +435,17 @@ def test_sent_alerts_become_events_and_the_snapshot_shows_delivery(
     assert events[0]["budget"]["budget_id"] == "acme-daily"
     assert events[1]["alert"]["destination"] == "slack:#acme-finance"
     # The snapshot in the column layout of dbt's stg_outbox__alerts.
-    row = duckdb.sql(
-        f"""select dedupe_key, alert_id, destination, lower(status), cast(attempts as integer),
+    row = (
+        duckdb.connect()
+        .sql(
+            f"""select dedupe_key, alert_id, destination, lower(status), cast(attempts as integer),
                    cast(last_attempt_at as timestamptz) is not null,
                    cast(sent_at as timestamptz) is not null, error_message,
                    cast(recorded_at as timestamptz) is not null
             from read_parquet('{data_dir}/outbox/alerts/*.parquet', union_by_name = true)"""
-    ).fetchall()
+        )
+        .fetchall()
+    )
     assert row == [(KEY_50, KEY_50, "slack:#acme-finance", "sent", 1, True, True, None, True)]
     # A later pass writes no second events file for the same alert.
     assert ticks.run(dg.RunRequest()).success
@@ -488,10 +498,14 @@ def test_destinations_route_per_budget_for_two_tenants_reusing_ids(
         budget_alert_key("acme", "ops", bw.DAY_START, 50)
     ]
     note = "no route for slack:#zeta-finance in AGENTOPS_ALERT_ROUTES: sent to SLACK_WEBHOOK_URL"
-    snapshot = duckdb.sql(
-        f"select dedupe_key, status, route_note from '{data_dir}/outbox/alerts/outbox.parquet'"
-        " order by dedupe_key"
-    ).fetchall()
+    snapshot = (
+        duckdb.connect()
+        .sql(
+            f"select dedupe_key, status, route_note from '{data_dir}/outbox/alerts/outbox.parquet'"
+            " order by dedupe_key"
+        )
+        .fetchall()
+    )
     assert snapshot == [
         (budget_alert_key("acme", "daily", bw.DAY_START, 50), "sent", None),
         (budget_alert_key("acme", "ops", bw.DAY_START, 50), "sent", None),
@@ -540,10 +554,14 @@ def test_crossings_of_a_closed_period_are_recorded_and_summarised_once(
     assert ticks.tick_and_run().success
     assert len(slack.delivered) == 1
     assert outbox(data_dir).get(key(100)).status == "suppressed"  # type: ignore[union-attr]
-    snapshot = duckdb.sql(
-        f"select status, count(*) from '{data_dir}/outbox/alerts/outbox.parquet'"
-        " group by 1 order by 1"
-    ).fetchall()
+    snapshot = (
+        duckdb.connect()
+        .sql(
+            f"select status, count(*) from '{data_dir}/outbox/alerts/outbox.parquet'"
+            " group by 1 order by 1"
+        )
+        .fetchall()
+    )
     assert snapshot == [("sent", 1), ("suppressed", 3)]
     assert skipped(ticks.tick())
 
@@ -580,7 +598,7 @@ def test_two_delivery_passes_at_once_never_crash(data_dir: Path) -> None:
     for t in threads:
         t.join()
     assert errors == []
-    assert duckdb.sql(f"select count(*) from '{dest}'").fetchall() == [(20,)]
+    assert duckdb.connect().sql(f"select count(*) from '{dest}'").fetchall() == [(20,)]
     assert sorted(p.name for p in dest.parent.iterdir()) == [
         ".outbox.parquet.lock",
         "outbox.parquet",

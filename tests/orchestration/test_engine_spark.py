@@ -72,6 +72,7 @@ def test_existing_files_name_every_probed_pattern(tmp_path: Path) -> None:
         "outbox/alerts/*.parquet": False,
         "reference/budgets.parquet": True,
         "reference/model_refs.parquet": False,
+        "reference/statements.parquet": False,
     }
 
 
