@@ -30,3 +30,18 @@ def fsync_and_rename(tmp: Path, dest: Path) -> None:
     fsync_file(tmp)
     os.replace(tmp, dest)
     fsync_dir(dest.parent)
+
+
+def write_parquet_atomic(table, dest: Path) -> None:
+    """Write an Arrow table as zstd Parquet at `dest`, in place only once complete (a
+    '.'-named temporary beside it, fsynced and renamed); nothing is left behind on failure."""
+    import pyarrow.parquet as pq
+
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    tmp = dest.parent / f".{dest.name}.{os.getpid()}.tmp"
+    try:
+        pq.write_table(table, tmp, compression="zstd")
+        fsync_and_rename(tmp, dest)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise

@@ -28,7 +28,6 @@ from __future__ import annotations
 
 import csv
 import json
-import os
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -38,7 +37,7 @@ import genai_prices
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from ingestion.fsync import fsync_and_rename
+from ingestion.fsync import write_parquet_atomic
 from ingestion.lake.store import Lake
 from ingestion.settings import DBT_PROJECT_DIR
 from ingestion.validation.names import normalised_name_sql
@@ -225,17 +224,6 @@ def _read_refs(base: Path) -> dict[Pair, tuple[str | None, str | None, str]]:
     }
 
 
-def _write(table: pa.Table, dest: Path) -> None:
-    dest.parent.mkdir(parents=True, exist_ok=True)
-    tmp = dest.parent / f".{dest.name}.{os.getpid()}.tmp"
-    try:
-        pq.write_table(table, tmp, compression="zstd")
-        fsync_and_rename(tmp, dest)
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
-
-
 def write_model_refs_reference(base: Path) -> list[Path]:
     """Resolve the pairs of loads not seen yet; write the reference files (atomically).
 
@@ -260,7 +248,7 @@ def write_model_refs_reference(base: Path) -> list[Path]:
     resolved = {pair: (*ids, version) for pair, ids in resolve_pairs(ask).items()} if ask else {}
     refs = {**known, **resolved}
     rows = sorted(refs.items(), key=lambda item: (item[0][0] or "", item[0][1] or ""))
-    _write(
+    write_parquet_atomic(
         pa.table(
             {
                 "provider": [p for (p, _), _ in rows],
@@ -273,8 +261,10 @@ def write_model_refs_reference(base: Path) -> list[Path]:
         ),
         refs_path(base),
     )
-    _write(pa.Table.from_pylist(list(loads.values()), schema=LOADS_SCHEMA), loads_path(base))
-    _write(
+    write_parquet_atomic(
+        pa.Table.from_pylist(list(loads.values()), schema=LOADS_SCHEMA), loads_path(base)
+    )
+    write_parquet_atomic(
         pa.table({"quarantine_file": quarantine_files(base)}, schema=QUARANTINE_FILES_SCHEMA),
         quarantine_files_path(base),
     )

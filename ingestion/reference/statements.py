@@ -22,7 +22,6 @@ import argparse
 import csv
 import hashlib
 import io
-import os
 import sys
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
@@ -33,7 +32,7 @@ from typing import Any
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from ingestion.fsync import fsync_and_rename
+from ingestion.fsync import write_parquet_atomic
 from ingestion.validation.names import normalise_name
 
 REQUIRED = ("date", "provider", "amount_usd")
@@ -313,19 +312,8 @@ def import_statement(
         }
         for ln in lines
     ]
-    _write(pa.Table.from_pylist(history + new, schema=SCHEMA), dest)
+    write_parquet_atomic(pa.Table.from_pylist(history + new, schema=SCHEMA), dest)
     return ImportResult(sid, len(lines), len(days), len(replaced), False, dest)
-
-
-def _write(table: pa.Table, dest: Path) -> None:
-    dest.parent.mkdir(parents=True, exist_ok=True)
-    tmp = dest.parent / f".{dest.name}.{os.getpid()}.tmp"
-    try:
-        pq.write_table(table, tmp, compression="zstd")
-        fsync_and_rename(tmp, dest)
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
 
 
 def _cmd_import(args: argparse.Namespace) -> int:
