@@ -26,7 +26,7 @@ from pathlib import Path
 from typing import Any
 
 import pyarrow as pa
-import pyarrow.compute as pc
+import pyarrow._compute as pc  # the kernels without `pyarrow.compute`'s wrappers (~0.1 s)
 
 DEFAULT_PATTERNS: dict[str, str] = {
     # The lookbehind anchors a match at the start of a run, keeping long runs linear-time.
@@ -161,9 +161,7 @@ class Redactor:
             return [self._compiled[1].search(raw) is not None for raw in lines]
         if decoded:
             plan = (tuple(t for t in plan[0] if t != ESCAPE), plan[1])
-        mask = pc.match_substring_regex(
-            pa.array(lines, type=pa.binary()), pattern=_trigger_regex(plan)
-        )
+        mask = _matches(pa.array(lines, type=pa.binary()), _trigger_regex(plan))
         return mask.to_pylist()
 
     def candidate_lines(self, blob: bytes, lines: list[bytes]) -> Container[int]:
@@ -175,7 +173,7 @@ class Redactor:
         plan = self._plan
         if plan is not None:
             whole = pa.array([blob], type=pa.large_binary())
-            if not pc.any(pc.match_substring_regex(whole, pattern=_trigger_regex(plan))).as_py():
+            if not _matches(whole, _trigger_regex(plan))[0].as_py():
                 return frozenset()
         return {i for i, maybe in enumerate(self.candidates(lines)) if maybe}
 
@@ -222,6 +220,11 @@ class Redactor:
     def redact_document(self, value: Any) -> Any:
         """Every string of a parsed document, keys included (a quarantined line's `raw`)."""
         return _walk(value, self.redact_text)
+
+
+def _matches(texts: pa.Array, pattern: str) -> pa.BooleanArray:
+    """Which of `texts` match the RE2 `pattern` (Arrow's `match_substring_regex` kernel)."""
+    return pc.call_function("match_substring_regex", [texts], pc.MatchSubstringOptions(pattern))
 
 
 def _walk(value: Any, fn: Any) -> Any:

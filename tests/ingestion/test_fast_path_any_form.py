@@ -22,7 +22,12 @@ from hypothesis import strategies as st
 import ingestion.files.chunks as chunks
 from ingestion.files.chunks import ChunkJob, finish_load, process_chunk
 from ingestion.lake.store import Lake
-from ingestion.validation.contract import ValidationConfig, check_line, to_us
+from ingestion.validation.contract import (
+    ValidationConfig,
+    check_line,
+    same_as_sent,
+    to_us,
+)
 from ingestion.validation.redaction import DEFAULT_REDACTOR
 from tests.ingestion.test_loader_fast_path import NOW, generated_lines
 
@@ -152,3 +157,29 @@ def test_fast_path_and_full_check_agree_on_any_json_form(
     refused = {line for line in lines if not hasattr(check_line(line, NOW), "event")}
     money_escaped = {line for line in lines if b"\\" in line and has_money(line)}
     assert set(calls) <= refused | money_escaped
+
+
+# Repeated keys (plain, spaced, behind `\u0022` / `\u003a` escapes), strings that spell `":`
+# themselves, and money digits a float would drop.
+TRICKY = [
+    b'{"a":1,"b":"x\\":y"}',
+    b'{"a" :1, "a":2}',
+    b'{"a"\t:1,"b":2}',
+    b'{"a":1,"\\u0061":2}',
+    b'{"a\\u0022:":1}',
+    b'{"a":"\\u0022\\u003a","b":"c"}',
+    b'{"a":"\\u0022:"}',
+    b'{"x":"y", "x" : "z"}',
+    b'{"cost":{"cost_usd":0.1234567890123456789,"currency":"USD"}}',
+    b'{"cost":{"cost_usd":1.5,"currency":"USD"}}',
+    b'{"cost" : {"cost_usd" : 1.5, "cost_usd": 2}}',
+    b'{"budget":{"limit_usd":10,"spend_usd":1e-19}}',
+]
+
+
+def test_the_form_check_finds_each_tricky_case() -> None:
+    """Repeated keys behind spacing or escapes, and money digits a float drops, are caught."""
+    parsed = [orjson.loads(t) for t in TRICKY]
+    verdicts = [same_as_sent(t, p) for t, p in zip(TRICKY, parsed, strict=True)]
+    expected = [True, False, True, False, True, True, True, False, False, True, False, False]
+    assert verdicts == expected
