@@ -211,21 +211,21 @@ def _redact_suspects(
 
 
 class _NoPandas:
-    """An import hook that refuses `pandas`, installed only while a worker warms up."""
+    """An import hook that refuses `pandas`, installed only while `skip_pandas` runs."""
 
     def find_spec(self, name: str, path: Any = None, target: Any = None) -> None:
         if name == "pandas":
-            raise ImportError("pandas is not used by the loader's workers")
+            raise ImportError("pandas is not used by the loader")
 
 
-def _init_worker() -> None:
-    """Warm up a forked worker: pyarrow's first conversion of a Python list imports pandas
-    (0.15 s a process) only to ask whether the list is a pandas object. Refused once, pyarrow
-    remembers there is no pandas; the hook is removed at once, so nothing else is affected.
+def skip_pandas() -> None:
+    """Spare a loading process pyarrow's import of pandas (0.15-0.5 s a process).
+
+    pyarrow's first conversion of a Python list imports pandas only to ask whether the list is
+    a pandas object. Refused once, pyarrow remembers there is no pandas (its `to_pandas` then
+    fails in this process); the hook is removed at once. Only for processes that do nothing
+    but load: the workers, and `agentops-wh load`.
     """
-    writer_connection()  # and open the worker's DuckDB connection (~15 ms) before the first chunk
-    with contextlib.suppress(Exception):  # jemalloc only: hand freed memory back at once
-        pa.jemalloc_set_decay_ms(0)
     if "pandas" in sys.modules:
         return
     hook = _NoPandas()
@@ -234,6 +234,14 @@ def _init_worker() -> None:
         pa.array([0])
     finally:
         sys.meta_path.remove(hook)
+
+
+def _init_worker() -> None:
+    """Warm up a forked worker before its first chunk."""
+    writer_connection()  # and open the worker's DuckDB connection (~15 ms) before the first chunk
+    with contextlib.suppress(Exception):  # jemalloc only: hand freed memory back at once
+        pa.jemalloc_set_decay_ms(0)
+    skip_pandas()
 
 
 class Pipeline:

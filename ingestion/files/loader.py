@@ -33,7 +33,14 @@ import duckdb
 import orjson
 import xxhash
 
-from ingestion.files.chunks import ChunkJob, ChunkResult, LoadError, Pipeline, discard_load
+from ingestion.files.chunks import (
+    ChunkJob,
+    ChunkResult,
+    LoadError,
+    Pipeline,
+    discard_load,
+    skip_pandas,
+)
 from ingestion.files.reading import LongLine, iter_chunks, iter_ranges
 from ingestion.lake.quarantine import KEPT_BYTES, Quarantine, write_quarantine
 from ingestion.lake.store import Lake, disk_error, new_load_id
@@ -564,6 +571,7 @@ def format_summary(s: LoadSummary) -> str:
 
 
 def _cmd_load(args: argparse.Namespace) -> int:
+    skip_pandas()  # this process only loads: small inputs are validated here, not on workers
     config = ValidationConfig(
         max_event_bytes=args.max_event_bytes,
         max_future_skew=__import__("datetime").timedelta(seconds=args.max_future_skew),
